@@ -1,0 +1,76 @@
+"""One configuration object, read once from environment variables (QA_*) with documented defaults.
+
+An unknown QA_* variable or a malformed value is an error that names the variable, so a typo in a
+deployment never silently falls back to a default.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent
+
+
+def _default_cache() -> str:
+    # Outside the repo so fresh clones on the same machine reuse the ~1.1 GB model download.
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return str(Path(base) / "govdoc-qa")
+
+
+@dataclass(frozen=True)
+class Config:
+    seeds_dir: Path = REPO_ROOT / "seeds"  # QA_SEEDS_DIR: folder of .txt/.md documents to index
+    index_dir: Path = REPO_ROOT / "index"  # QA_INDEX_DIR: chunks.jsonl, manifest.json, FAISS file
+    model_cache: Path = Path(_default_cache())  # QA_MODEL_CACHE: model weights and embedding cache
+    embedder: str = "embeddinggemma"  # QA_EMBEDDER: embeddinggemma | use-m3 | any sentence-transformers name/path
+    host: str = "127.0.0.1"  # QA_HOST
+    port: int = 7860  # QA_PORT
+    root_path: str = ""  # QA_ROOT_PATH: sub-path when served behind a reverse proxy, e.g. /qa
+    allowed_origins: tuple[str, ...] = ()  # QA_ALLOWED_ORIGINS: comma-separated origins that may embed the widget / call /api
+    feedback_db: Path = REPO_ROOT / "data" / "feedback.sqlite3"  # QA_FEEDBACK_DB
+    llm_base_url: str = ""  # QA_LLM_BASE_URL: OpenAI-compatible endpoint; empty = extractive answers only
+    llm_model: str = ""  # QA_LLM_MODEL
+    llm_api_key: str = ""  # QA_LLM_API_KEY: never logged
+    llm_timeout: float = 30.0  # QA_LLM_TIMEOUT: seconds
+    top_k: int = 5  # QA_TOP_K: passages considered for an answer
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> "Config":
+        env = os.environ if environ is None else environ
+        known = {f"QA_{f.name.upper()}": f for f in fields(cls)}
+        unknown = sorted(k for k in env if k.startswith("QA_") and k not in known)
+        if unknown:
+            raise ValueError(f"unknown configuration variable(s): {', '.join(unknown)}; "
+                             f"known: {', '.join(sorted(known))}")
+        values = {}
+        for key, f in known.items():
+            if key in env and f.name not in overrides:
+                values[f.name] = _parse(key, env[key], f.type)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def __repr__(self) -> str:  # keep the API key out of logs
+        shown = {f.name: getattr(self, f.name) for f in fields(self)}
+        if shown["llm_api_key"]:
+            shown["llm_api_key"] = "***"
+        return "Config(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"
+
+
+def _parse(key: str, raw: str, type_name) -> object:
+    type_name = str(type_name)
+    try:
+        if type_name == "Path":
+            return Path(raw).expanduser()
+        if type_name == "int":
+            return int(raw)
+        if type_name == "float":
+            value = float(raw)
+            if value <= 0:
+                raise ValueError("must be positive")
+            return value
+        if type_name.startswith("tuple"):
+            return tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
+        return raw
+    except ValueError as exc:
+        raise ValueError(f"{key}={raw!r} is not a valid {type_name}: {exc}") from None

@@ -1,0 +1,87 @@
+"""Command line: `python -m eval run | score | report` (see `python -m eval -h`)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from eval.gold import load_gold
+from eval.results import read_results, write_results
+from eval.score import score
+from eval.tables import format_scorecard
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from eval.report import DEFAULT_GOLD, EVAL_DIR
+    from eval.run import SYSTEMS
+
+    parser = argparse.ArgumentParser(
+        prog="python -m eval",
+        description="Evaluation harness: answer a gold set with a system, score the results, or write the report.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="answer every gold question, write one results line each")
+    run.add_argument("--gold", type=Path, required=True, help="gold JSONL file")
+    run.add_argument("--out", type=Path, required=True, help="results JSONL file to write")
+    run.add_argument("--system", choices=SYSTEMS, default="ours")
+    run.add_argument("--embedder", default=None, help="embedder name (default: QA_EMBEDDER / config)")
+    run.add_argument("--llm", action="store_true", help="let the configured LLM write answers (ours only)")
+
+    score_cmd = commands.add_parser("score", help="score a results file against its gold file")
+    score_cmd.add_argument("--gold", type=Path, required=True)
+    score_cmd.add_argument("--results", type=Path, required=True)
+    score_cmd.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+
+    report = commands.add_parser("report", help="run ours and the baselines, write REPORT.md and hitk.png")
+    report.add_argument("--gold", type=Path, default=DEFAULT_GOLD)
+    report.add_argument("--embedder", default=None)
+    report.add_argument("--out-dir", type=Path, default=EVAL_DIR)
+    report.add_argument("--llm", action="store_true", help="also run the LLM path when it is configured")
+    return parser
+
+
+def command_run(args) -> int:
+    from config import Config
+    from eval.run import load_system, run_items
+
+    items = load_gold(args.gold)
+    system = load_system(args.system, Config.from_env(), embedder=args.embedder, llm=args.llm)
+    rows = run_items(system, items, label=args.system)
+    print(f"wrote {len(rows)} results to {write_results(rows, args.out)}")
+    return 0
+
+
+def command_score(args) -> int:
+    scorecard = score(load_gold(args.gold), read_results(args.results))
+    if args.json:
+        print(json.dumps(scorecard, ensure_ascii=False))
+    else:
+        print(format_scorecard(scorecard))
+    return 0
+
+
+def command_report(args) -> int:
+    from config import Config
+    from eval.report import build_report
+
+    written = build_report(Config.from_env(), gold_path=args.gold, out_dir=args.out_dir,
+                           embedder=args.embedder, llm=args.llm)
+    print("wrote:")
+    for path in written:
+        print(f"  {path}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handlers = {"run": command_run, "score": command_score, "report": command_report}
+    try:
+        return handlers[args.command](args)
+    except (ValueError, FileNotFoundError) as exc:  # bad gold/results/config: message names the cause
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

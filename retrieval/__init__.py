@@ -1,0 +1,1 @@
+"""Retrieval: embedders, vector and lexical indexes, fusion, sentence-level rerank, answers."""
