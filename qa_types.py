@@ -87,6 +87,8 @@ class Answer:
     retrieved: list[Passage] = field(default_factory=list)  # top 10 after the last stage
     standalone_question: str = ""  # the follow-up rewritten to stand alone, if it was rewritten
     notice: str = ""  # e.g. "LLM unavailable; extractive answer shown"
+    support: float = 0.0  # how well the best cited sentence supports the question (abstention score)
+    latency_ms: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -99,4 +101,6 @@ class Answer:
             "retrieved": [p.to_dict() for p in self.retrieved],
             "standalone_question": self.standalone_question,
             "notice": self.notice,
+            "support": round(self.support, 4),
+            "latency_ms": round(self.latency_ms, 1),
         }

@@ -10,15 +10,21 @@ import matplotlib.pyplot as plt  # noqa: E402  (must follow the backend choice)
 
 from eval.score import HIT_KS  # noqa: E402
 
+MARKERS = ("o", "s", "^", "D")
+LINESTYLES = ("-", "--", "-.", ":")
+
 
 def plot_hit_at_k(scorecards: dict[str, dict], path: str | Path, title: str) -> Path:
     """Write a PNG of hit@k for every system in `scorecards` (system name -> scorecard)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure, axes = plt.subplots(figsize=(6, 4), dpi=120)
-    for name, card in scorecards.items():
+    for position, (name, card) in enumerate(scorecards.items()):
         values = [card["overall"]["metrics"][f"hit@{k}"] for k in HIT_KS]
-        axes.plot(HIT_KS, [v if v is not None else float("nan") for v in values], marker="o", label=name)
+        # distinct markers, dashes and sizes keep curves visible when they coincide
+        axes.plot(HIT_KS, [v if v is not None else float("nan") for v in values], label=name,
+                  marker=MARKERS[position % len(MARKERS)], linestyle=LINESTYLES[position % len(LINESTYLES)],
+                  markersize=9 - 1.5 * (position % len(MARKERS)))
     axes.set_xticks(HIT_KS)
     axes.set_xlabel("k (passages retrieved)")
     axes.set_ylabel("hit@k (answerable questions)")

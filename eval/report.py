@@ -56,6 +56,7 @@ def build_report(config: Config, gold_path: Path = DEFAULT_GOLD, out_dir: Path =
     items = load_gold(gold_path)
     followups = load_gold(followups_path) if Path(followups_path).is_file() else None
     llm_note = _llm_note(config, llm)
+    machine = machine_description()  # before the runs, so the load average shows other work
 
     plan = [("ours", "ours", False)] + [(name, name, False) for name in BASELINES]
     if llm and config.llm_base_url:
@@ -73,7 +74,7 @@ def build_report(config: Config, gold_path: Path = DEFAULT_GOLD, out_dir: Path =
                               title=f"hit@k on {Path(gold_path).name} ({len(items)} questions, {embedder_name})")
     report_path = out_dir / "REPORT.md"
     report_path.write_text(render_report(runs, items, followups, gold_path, followups_path,
-                                         embedder_name, llm_note), encoding="utf-8")
+                                         embedder_name, llm_note, machine), encoding="utf-8")
     return [report_path, plot_path] + [path for run in runs for path in run.files]
 
 
@@ -112,7 +113,8 @@ def machine_description() -> str:
                 break
     except OSError:
         pass
-    return f"{cores} cores usable ({os.cpu_count()} total), {cpu}, {platform.system()} {platform.machine()}"
+    load = f", 1-min load average {os.getloadavg()[0]:.2f} before the runs" if hasattr(os, "getloadavg") else ""
+    return f"{cores} cores usable ({os.cpu_count()} total), {cpu}, {platform.system()} {platform.machine()}{load}"
 
 
 def comparison_table(runs: list[SystemRun], followup: bool = False) -> str:
@@ -143,7 +145,8 @@ def group_comparison_table(runs: list[SystemRun], group_key: str) -> str:
 
 
 def render_report(runs: list[SystemRun], items: list[GoldItem], followups: list[GoldItem] | None,
-                  gold_path: Path, followups_path: Path, embedder_name: str, llm_note: str) -> str:
+                  gold_path: Path, followups_path: Path, embedder_name: str, llm_note: str,
+                  machine: str) -> str:
     counts = ", ".join(f"{t} {n}" for t in TYPES if (n := sum(i.type == t for i in items)))
     ours = next(run for run in runs if run.name == "ours")
     lines = [
@@ -152,7 +155,7 @@ def render_report(runs: list[SystemRun], items: list[GoldItem], followups: list[
         f"- Date: {datetime.now(timezone.utc).astimezone().isoformat(timespec='seconds')}",
         f"- Gold set: `{_display_path(gold_path)}`, {len(items)} questions ({counts})",
         f"- Embedder: `{embedder_name}`",
-        f"- Machine: {machine_description()}",
+        f"- Machine: {machine}",
         f"- LLM path: {llm_note}",
         "- Systems:",
         *[f"  - **{run.name}**: {SYSTEM_DESCRIPTIONS[run.name]}" for run in runs],

@@ -7,9 +7,7 @@ from eval.score import METRICS, MISS_KINDS
 def format_value(metric: str, value: float | None) -> str:
     if value is None:
         return "-"
-    if metric.startswith("latency"):
-        return f"{value:.0f}"
-    return f"{value:.3f}"
+    return f"{value:.1f}" if metric.startswith("latency") else f"{value:.3f}"
 
 
 def format_difference(metric: str, ours: float | None, theirs: float | None) -> str:
@@ -17,10 +15,10 @@ def format_difference(metric: str, ours: float | None, theirs: float | None) -> 
     if ours is None or theirs is None:
         return "-"
     difference = ours - theirs
-    if abs(difference) < 1e-9:
+    number = f"{difference:+.1f}" if metric.startswith("latency") else f"{difference:+.3f}"
+    if float(number) == 0:  # equal at the precision shown
         return "0"
     better = (difference > 0) == METRICS[metric]
-    number = f"{difference:+.0f}" if metric.startswith("latency") else f"{difference:+.3f}"
     return f"{number} ({'better' if better else 'worse'})"
 
 

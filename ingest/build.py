@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
+import numpy as np
+
 from config import Config
 from ingest.chunk import CHUNKER_VERSION
 from ingest.documents import ingest_folder
@@ -45,16 +47,27 @@ def build_index(config: Config, *, with_vectors: bool = True, log: Callable[[str
         from tqdm import tqdm
 
         from retrieval.embedders import load_embedder
-        from retrieval.vector_store import FAISS_FILE, EmbeddingCache, embed_chunks, faiss_writer
+        from ingest.normalize import search_form
+        from retrieval.vector_store import (FAISS_FILE, SENTENCE_SPANS_FILE, SENTENCE_VECTORS_FILE,
+                                            EmbeddingCache, embed_chunks, embed_texts, faiss_writer,
+                                            npy_writer, sentence_spans)
 
         embedder = load_embedder(config.embedder, config.model_cache)
         cache = EmbeddingCache(config.model_cache / "embedding_cache.sqlite3")
         try:
-            with tqdm(total=len(result.chunks), desc=f"embedding ({embedder.name})", unit="chunk") as bar:
+            with tqdm(total=len(result.chunks), desc=f"embedding chunks ({embedder.name})", unit="chunk") as bar:
                 vectors, newly = embed_chunks(result.chunks, embedder, cache, progress=bar.update)
+            spans = sentence_spans(result.chunks)
+            texts = {doc.doc_id: doc.text for doc in result.documents}
+            sentence_texts = [search_form(texts[result.chunks[i].doc][s:e]) for i, s, e in spans]
+            with tqdm(total=len(spans), desc="embedding sentences", unit="sent") as bar:
+                sentence_vectors, newly_sentences = embed_texts(sentence_texts, embedder, cache, progress=bar.update)
+            newly += newly_sentences
         finally:
             cache.close()
         extra_files[FAISS_FILE] = faiss_writer(vectors)
+        extra_files[SENTENCE_VECTORS_FILE] = npy_writer(sentence_vectors.astype(np.float16))
+        extra_files[SENTENCE_SPANS_FILE] = npy_writer(np.asarray(spans, dtype=np.int64).reshape(-1, 3))
         manifest["embedder"] = {"name": embedder.name, "dim": embedder.dim}
         embedder_name = embedder.name
     version = write_index(config.index_dir, result.documents, result.chunks, manifest, extra_files)

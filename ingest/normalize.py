@@ -25,7 +25,7 @@ def to_simplified(text: str) -> str:
 
 
 def to_traditional(text: str) -> str:
-    return _opencc("s2t").convert(text)
+    return _opencc("s2tw").convert(text)
 
 
 def fold_width(text: str) -> str:
@@ -51,7 +51,7 @@ def detect_script(text: str) -> str:
     latin = sum(1 for ch in text if ch.isascii() and ch.isalpha())
     if not cjk:
         return "en" if latin else "zh-Hans"
-    if latin > 2 * len(cjk) and latin >= 12:
+    if latin > 2 * len(cjk) and latin >= 6:
         return "en"
     joined = "".join(cjk)
     simplified = to_simplified(joined)

@@ -18,6 +18,8 @@ from qa_types import Chunk
 from retrieval.embedders import Embedder
 
 FAISS_FILE = "vectors.faiss"
+SENTENCE_VECTORS_FILE = "sentence_vectors.npy"  # (n_sentences, dim) float16: halves memory, cosine unchanged to 1e-3
+SENTENCE_SPANS_FILE = "sentence_spans.npy"  # (n_sentences, 3) int64: chunk index, start, end
 HNSW_ABOVE = 50_000  # chunks: above this an HNSW graph replaces the exact flat index (see bench/)
 
 
@@ -54,15 +56,35 @@ class EmbeddingCache:
         self.db.close()
 
 
+def sentence_spans(chunks: list[Chunk]) -> list[tuple[int, int, int]]:
+    """(chunk index, start, end) of every sentence of every chunk, offsets into the document.
+    The rerank stage scores these; overlapping chunks share sentences, the cache embeds them once."""
+    from ingest.chunk import split_sentences
+
+    spans = []
+    for i, chunk in enumerate(chunks):
+        for start, end in split_sentences(chunk.text, chunk.start):
+            spans.append((i, start, end))
+    return spans
+
+
 def embed_chunks(chunks: list[Chunk], embedder: Embedder, cache: EmbeddingCache | None,
                  progress: Callable[[int], None] | None = None, batch: int = 32) -> tuple[np.ndarray, int]:
     """(n_chunks, dim) float32 vectors and how many were newly embedded (cache misses)."""
-    texts = [embedding_text(c) for c in chunks]
+    return embed_texts([embedding_text(c) for c in chunks], embedder, cache, progress, batch)
+
+
+def embed_texts(texts: list[str], embedder: Embedder, cache: EmbeddingCache | None,
+                progress: Callable[[int], None] | None = None, batch: int = 32) -> tuple[np.ndarray, int]:
+    """(n, dim) float32 document vectors, reusing cached ones; also returns the number embedded."""
     shas = [hashlib.sha256(t.encode("utf-8")).hexdigest() for t in texts]
     known = cache.get_many(embedder.name, shas) if cache else {}
-    missing = [i for i, sha in enumerate(shas) if sha not in known]
+    first_of = {}
+    for i, sha in enumerate(shas):
+        first_of.setdefault(sha, i)
+    missing = [i for sha, i in first_of.items() if sha not in known]  # each distinct text once
     if progress:
-        progress(len(chunks) - len(missing))
+        progress(len(texts) - len(missing))
     for start in range(0, len(missing), batch):
         idx = missing[start:start + batch]
         vectors = embedder.embed_documents([texts[i] for i in idx])
@@ -72,7 +94,7 @@ def embed_chunks(chunks: list[Chunk], embedder: Embedder, cache: EmbeddingCache 
             cache.put_many(embedder.name, new)
         if progress:
             progress(len(idx))
-    matrix = np.zeros((len(chunks), embedder.dim), dtype=np.float32)
+    matrix = np.zeros((len(texts), embedder.dim), dtype=np.float32)
     for i, sha in enumerate(shas):
         matrix[i] = known[sha]
     return matrix, len(missing)
@@ -88,6 +110,13 @@ def build_faiss(vectors: np.ndarray) -> faiss.Index:
         index = faiss.IndexFlatIP(dim)
     index.add(np.ascontiguousarray(vectors, dtype=np.float32))
     return index
+
+
+def npy_writer(array: np.ndarray) -> Callable[[Path], None]:
+    def write(path: Path) -> None:
+        with path.open("wb") as fh:  # a file handle keeps np.save from appending ".npy"
+            np.save(fh, array, allow_pickle=False)
+    return write
 
 
 def faiss_writer(vectors: np.ndarray) -> Callable[[Path], None]:

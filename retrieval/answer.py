@@ -1,0 +1,125 @@
+"""Extractive answers: pick the one to three sentences that answer the question, cite each with
+`[n]`, in the asker's script; or abstain and list the closest passages as "related".
+
+A sentence's support for the question is its cosine with the question blended with the share
+of the question's terms it contains (English questions: cosine only, they share no terms with
+Chinese text). A question that asks for a quantity needs a sentence with a number that is not a
+date. The answer abstains when the best support is under a threshold calibrated on the gold set
+(retrieval/calibration.json, written by `python -m eval calibrate`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ingest.normalize import detect_script, to_simplified, to_traditional
+from qa_types import Citation
+from retrieval.features import QueryTerms, quantities
+from retrieval.search import Candidate, ScoredSentence
+
+ANSWER_PASSAGES = 3  # sentences are drawn from the top passages only
+MAX_SENTENCES = 3
+EXTRA_SENTENCE_RATIO = 0.92  # a further sentence must score this close to the best one
+NEW_COVERAGE_MIN = 0.15  # ... and add this much of the question's terms, or come from another document
+COSINE_WEIGHT = 0.55
+MISSING_QUANTITY_PENALTY = 0.12
+PASSAGE_PRIOR = 0.08
+
+ABSTAIN_TEXT = {
+    "zh-Hans": "文档中没有找到这个问题的答案。下面列出最接近的段落，仅供参考。",
+    "zh-Hant": "文件中沒有找到這個問題的答案。下面列出最接近的段落，僅供參考。",
+    "en": "The documents do not contain an answer to this question. The closest passages are listed below for reference.",
+}
+EN_LEAD_IN = "According to the documents (quoted in the original Chinese):"
+EN_DOC_LEAD_IN = "{title} says:"
+
+
+@dataclass
+class Pick:
+    candidate: Candidate
+    sentence: ScoredSentence
+    score: float
+    rank: int  # passage rank, 0 = best
+
+
+def sentence_support(sentence: ScoredSentence, lang: str) -> float:
+    if lang == "en":
+        return sentence.cosine
+    return COSINE_WEIGHT * sentence.cosine + (1 - COSINE_WEIGHT) * sentence.cover
+
+
+def _sentence_score(pick_sentence: ScoredSentence, text: str, candidate: Candidate, top_score: float,
+                    terms: QueryTerms, lang: str) -> float:
+    score = sentence_support(pick_sentence, lang) + PASSAGE_PRIOR * candidate.score / max(top_score, 1e-6)
+    if terms.asks_quantity and not terms.asks_date and not quantities(text):
+        score -= MISSING_QUANTITY_PENALTY
+    return score
+
+
+def choose_sentences(candidates: list[Candidate], terms: QueryTerms, lang: str,
+                     documents_text: dict[str, str]) -> list[Pick]:
+    """Best sentence first, plus up to two that add missing terms or another document's view."""
+    top = candidates[:ANSWER_PASSAGES]
+    if not top:
+        return []
+    pool: list[Pick] = []
+    for rank, cand in enumerate(top):
+        doc_text = documents_text[cand.chunk.doc]
+        for s in cand.sentences:
+            pool.append(Pick(cand, s, _sentence_score(s, doc_text[s.start:s.end], cand, top[0].score, terms, lang), rank))
+    pool.sort(key=lambda p: p.score, reverse=True)
+    chosen = [pool[0]]
+    covered = set(pool[0].sentence.tokens)
+    for pick in pool[1:]:
+        if len(chosen) >= MAX_SENTENCES or pick.score < EXTRA_SENTENCE_RATIO * chosen[0].score:
+            break
+        if any(p.candidate.chunk.doc == pick.candidate.chunk.doc and
+               p.sentence.start == pick.sentence.start for p in chosen):
+            continue  # the same sentence through an overlapping chunk
+        new_terms = sum(w for t, w in terms.weights.items() if t in pick.sentence.tokens and t not in covered)
+        other_doc = all(p.candidate.chunk.doc != pick.candidate.chunk.doc for p in chosen)
+        if new_terms / terms.total_weight >= NEW_COVERAGE_MIN or other_doc:
+            chosen.append(pick)
+            covered |= pick.sentence.tokens
+    chosen.sort(key=lambda p: (p.rank, p.sentence.start))
+    return chosen
+
+
+def in_script(text: str, source_script: str, lang: str) -> str:
+    """Show a quoted sentence in the asker's script (English askers get the original)."""
+    if lang == "zh-Hant" and source_script != "zh-Hant":
+        return to_traditional(text)
+    if lang == "zh-Hans" and source_script == "zh-Hant":
+        return to_simplified(text)
+    return text
+
+
+def compose(picks: list[Pick], lang: str, documents_text: dict[str, str]) -> tuple[str, list[Citation]]:
+    """Answer text with [n] after each sentence, and the citations."""
+    citations: list[Citation] = []
+    docs_in_answer = list(dict.fromkeys(p.candidate.chunk.doc for p in picks))
+    several_docs = len(docs_in_answer) > 1
+    lines: list[str] = [EN_LEAD_IN] if lang == "en" else []
+    current_doc = None
+    for n, pick in enumerate(picks, start=1):
+        chunk, s = pick.candidate.chunk, pick.sentence
+        doc_text = documents_text[chunk.doc]
+        quote = doc_text[s.start:s.end]
+        citations.append(Citation(n=n, doc=chunk.doc, title=chunk.title, section=chunk.section, text=chunk.text,
+                                  start=s.start, end=s.end, quote=quote,
+                                  passage_start=chunk.start, passage_end=chunk.end))
+        shown = in_script(quote, detect_script(doc_text[:400]), lang) + f"[{n}]"
+        if several_docs and chunk.doc != current_doc:
+            title = in_script(chunk.title, detect_script(chunk.title), lang)
+            label = EN_DOC_LEAD_IN.format(title=f"《{title}》") if lang == "en" else f"《{title}》："
+            lines.append(label + ("\n" if lang == "en" else "") + shown)
+        elif lines and current_doc == chunk.doc:
+            lines[-1] += shown
+        else:
+            lines.append(shown)
+        current_doc = chunk.doc
+    if several_docs:
+        note = {"en": "The documents differ in what they state; each statement is cited to its source.",
+                "zh-Hant": "以上說法分別來自不同文件，請以各自出處為準。",
+                "zh-Hans": "以上说法分别来自不同文件，请以各自出处为准。"}[lang]
+        lines.append(note)
+    return "\n".join(lines), citations

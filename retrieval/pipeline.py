@@ -1,0 +1,138 @@
+"""The Python API used by the CLI, the app and the eval harness alike:
+
+    qa = QA.load(Config.from_env())          # index + model, once per process
+    answer = qa.ask("问题", history=[...])   # -> qa_types.Answer
+
+Load checks the index (manifest, checksums) and that it was built with the configured embedder.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from config import Config
+from ingest.index_store import IndexUnusableError, read_index
+from ingest.normalize import detect_script, search_form
+from qa_types import Answer, Passage
+from retrieval.answer import ABSTAIN_TEXT, choose_sentences, compose, sentence_support
+from retrieval.embedders import Embedder, canonical_name, load_embedder
+from retrieval.followup import rewrite_followup
+from retrieval.search import HybridSearcher, as_passages
+from retrieval.vector_store import FAISS_FILE, SENTENCE_SPANS_FILE, SENTENCE_VECTORS_FILE, load_faiss
+
+CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
+DEFAULT_THRESHOLD = {"zh": 0.5, "en": 0.5}  # used only until `python -m eval calibrate` has run
+RELATED_PASSAGES = 3
+
+
+class EmbedderMismatchError(IndexUnusableError):
+    pass
+
+
+def load_thresholds(embedder_name: str) -> dict[str, float]:
+    """Abstention thresholds per question language group, calibrated on the gold set."""
+    try:
+        data = json.loads(CALIBRATION_FILE.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return dict(DEFAULT_THRESHOLD)
+    return {**DEFAULT_THRESHOLD, **data.get(embedder_name, {}).get("thresholds", {})}
+
+
+class QA:
+    def __init__(self, config: Config, embedder: Embedder, searcher: HybridSearcher, index_info: dict,
+                 thresholds: dict[str, float], llm=None) -> None:
+        self.config = config
+        self.embedder = embedder
+        self.searcher = searcher
+        self.index_info = index_info
+        self.thresholds = thresholds
+        self.llm = llm
+        self._lock = threading.Lock()  # one query embedding at a time: 2 cores, torch already uses both
+        self._embed_query = lru_cache(maxsize=1024)(self._embed_query_uncached)  # repeated questions are free
+
+    @classmethod
+    def load(cls, config: Config | None = None, embedder: str | None = None, llm: bool | None = None) -> "QA":
+        config = config or Config.from_env()
+        stored = read_index(config.index_dir)
+        built_with = (stored.manifest.get("embedder") or {}).get("name")
+        wanted = canonical_name(embedder or config.embedder)
+        if not built_with:
+            raise IndexUnusableError(f"the index at {config.index_dir} has no vectors; rebuild it with: "
+                                     f"python -m ingest --embedder {wanted}")
+        if built_with != wanted:
+            raise EmbedderMismatchError(
+                f"the index at {config.index_dir} was built with embedder {built_with!r}, but {wanted!r} is "
+                f"configured; rebuild it with: python -m ingest --embedder {wanted} (or set QA_EMBEDDER={built_with})")
+        model = load_embedder(wanted, config.model_cache)
+        if model.dim != stored.manifest["embedder"]["dim"]:
+            raise EmbedderMismatchError(f"index vectors are {stored.manifest['embedder']['dim']}-d but {wanted} "
+                                        f"gives {model.dim}-d; rebuild with: python -m ingest --embedder {wanted}")
+        faiss_index = load_faiss(stored.path / FAISS_FILE)
+        chunk_vectors = faiss_index.reconstruct_n(0, faiss_index.ntotal) if faiss_index.ntotal else \
+            np.zeros((0, model.dim), np.float32)
+        searcher = HybridSearcher(
+            stored.chunks, chunk_vectors, faiss_index,
+            np.load(stored.path / SENTENCE_SPANS_FILE, allow_pickle=False),
+            np.load(stored.path / SENTENCE_VECTORS_FILE, allow_pickle=False),
+            {d.doc_id: d.text for d in stored.documents})
+        info = {"path": str(stored.path), "embedder": wanted, "dim": model.dim,
+                "documents": len(stored.documents), "chunks": len(stored.chunks),
+                "titles": {d.doc_id: d.title for d in stored.documents},
+                "created": stored.manifest.get("created")}
+        llm_client = None
+        if llm or (llm is None and config.llm_base_url):
+            from retrieval.llm import LLMAnswerer
+
+            llm_client = LLMAnswerer.from_config(config)
+        return cls(config, model, searcher, info, load_thresholds(wanted), llm_client)
+
+    def _embed_query_uncached(self, text: str) -> np.ndarray:
+        with self._lock:
+            return self.embedder.embed_queries([text])[0]
+
+    def retrieve(self, question: str, k: int = 10) -> list[Passage]:
+        lang = detect_script(question)
+        candidates, _ = self.searcher.search(search_form(question), self._embed_query(search_form(question)), lang, k)
+        return as_passages(candidates, k)
+
+    def ask_stream(self, question: str, history: list[dict] | None = None) -> Iterator[str | Answer]:
+        """Yield the answer text in pieces (str), then the final Answer. The extractive answer is
+        ready at once and comes line by line; the LLM path streams tokens (retrieval.llm)."""
+        if self.llm is not None:
+            yield from self.llm.stream(self, question, history or [])
+            return
+        answer = self.ask(question, history)
+        for line in answer.answer.splitlines(keepends=True):
+            yield line
+        yield answer
+
+    def ask(self, question: str, history: list[dict] | None = None, k: int | None = None) -> Answer:
+        started = time.perf_counter()
+        lang = detect_script(question)
+        standalone = rewrite_followup(question, history or [], self.llm)
+        query = search_form(standalone)
+        candidates, terms = self.searcher.search(query, self._embed_query(query), lang, 10)
+        retrieved = as_passages(candidates, 10)
+        docs = self.searcher.documents_text
+        picks = choose_sentences(candidates[: (k or self.config.top_k)], terms, lang, docs)
+        threshold = self.thresholds["en" if lang == "en" else "zh"]
+        support = max((sentence_support(p.sentence, lang) for p in picks), default=0.0)
+        answer = Answer(question=question, answer="", abstained=True, lang=lang, retrieved=retrieved,
+                        standalone_question=standalone if standalone != question else "")
+        if not picks or support < threshold:
+            answer.answer = ABSTAIN_TEXT[lang]
+            answer.related = retrieved[:RELATED_PASSAGES]
+        else:
+            answer.answer, answer.citations = compose(picks, lang, docs)
+            answer.abstained = False
+        if self.llm is not None and not answer.abstained:
+            answer = self.llm.rewrite_answer(answer, candidates, lang)
+        answer.support = support
+        answer.latency_ms = (time.perf_counter() - started) * 1000
+        return answer

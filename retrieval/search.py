@@ -1,0 +1,128 @@
+"""Hybrid search over one loaded index: dense (FAISS) + lexical (BM25) ranks fused by RRF, then a
+second stage that re-scores the candidates with sentence-level evidence.
+
+Rerank features per candidate chunk (all 0..1):
+  dense   cosine of the question and the chunk
+  sent    best cosine of the question and one of the chunk's sentences (precomputed vectors)
+  cover   IDF-weighted share of the question's terms found in the chunk
+  bm25    BM25 score over the best BM25 score of this question
+  number  share of the question's quantities found in the chunk (only when it has any)
+English questions against Chinese text share no terms, so for them only the dense signals count.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from qa_types import Chunk, Passage
+from retrieval.features import QueryTerms, analyse_query, coverage
+from retrieval.fusion import reciprocal_rank_fusion
+from retrieval.lexical import LexicalIndex, tokenize
+
+CANDIDATES_PER_LIST = 30  # from each of dense and lexical, before fusion
+RERANK_DEPTH = 30  # fused candidates re-scored by the second stage
+WEIGHTS_ZH = {"dense": 0.25, "sent": 0.30, "cover": 0.30, "bm25": 0.15}
+WEIGHTS_EN = {"dense": 0.45, "sent": 0.55}
+NUMBER_WEIGHT = 0.10
+RRF_TIEBREAK = 0.02
+
+
+@dataclass
+class ScoredSentence:
+    start: int
+    end: int
+    cosine: float
+    cover: float
+    tokens: set[str] = field(default_factory=set)
+
+
+@dataclass
+class Candidate:
+    index: int  # position in the chunk list
+    chunk: Chunk
+    score: float
+    features: dict[str, float]
+    sentences: list[ScoredSentence]
+
+
+class HybridSearcher:
+    def __init__(self, chunks: list[Chunk], chunk_vectors: np.ndarray, faiss_index, sentence_spans: np.ndarray,
+                 sentence_vectors: np.ndarray, documents_text: dict[str, str]) -> None:
+        self.chunks = chunks
+        self.chunk_vectors = chunk_vectors
+        self.faiss_index = faiss_index
+        self.lexical = LexicalIndex([c.search_text for c in chunks])
+        self.doc_token_sets = [set(t) for t in self.lexical.doc_tokens]
+        self.sentence_vectors = sentence_vectors
+        self.sentences_of: dict[int, list[int]] = {}
+        for row, (chunk_index, _, _) in enumerate(sentence_spans):
+            self.sentences_of.setdefault(int(chunk_index), []).append(row)
+        self.sentence_spans = sentence_spans
+        self.documents_text = documents_text
+        self._idf_cache: dict[str, float] = {}
+        self._sentence_tokens: dict[int, set[str]] = {}
+
+    def idf(self, token: str) -> float:
+        if token not in self._idf_cache:
+            self._idf_cache[token] = self.lexical.idf(token)
+        return self._idf_cache[token]
+
+    def _sentence_token_set(self, row: int) -> set[str]:
+        if row not in self._sentence_tokens:
+            from ingest.normalize import search_form
+
+            chunk_index, start, end = (int(x) for x in self.sentence_spans[row])
+            text = self.documents_text[self.chunks[chunk_index].doc][start:end]
+            self._sentence_tokens[row] = set(tokenize(search_form(text)))
+        return self._sentence_tokens[row]
+
+    def search(self, search_question: str, query_vector: np.ndarray, lang: str, k: int = 10) -> tuple[list[Candidate], QueryTerms]:
+        terms = analyse_query(search_question, self.idf)
+        n = len(self.chunks)
+        depth = min(CANDIDATES_PER_LIST, n)
+        dense_scores, dense_ids = self.faiss_index.search(query_vector.reshape(1, -1).astype(np.float32), depth)
+        dense_ranking = [int(i) for i in dense_ids[0] if i >= 0]
+        bm25 = self.lexical.scores(terms.tokens)
+        lexical_ranking = [int(i) for i in np.argsort(-bm25)[:depth] if bm25[i] > 0] if lang != "en" else []
+        fused = reciprocal_rank_fusion([dense_ranking, lexical_ranking])
+        pool = sorted(fused, key=fused.get, reverse=True)[:RERANK_DEPTH]
+        top_bm25 = float(bm25.max()) if bm25.size and bm25.max() > 0 else 1.0
+        top_fused = max(fused.values()) if fused else 1.0
+        candidates = []
+        for i in pool:
+            candidates.append(self._score(i, query_vector, terms, bm25[i] / top_bm25, fused[i] / top_fused, lang))
+        candidates.sort(key=lambda c: c.score, reverse=True)
+        return candidates[:max(k, 10)], terms
+
+    def _score(self, i: int, query_vector: np.ndarray, terms: QueryTerms, bm25_norm: float,
+               fused_norm: float, lang: str) -> Candidate:
+        chunk = self.chunks[i]
+        rows = self.sentences_of.get(i, [])
+        cosines = (self.sentence_vectors[rows].astype(np.float32) @ query_vector) if rows else np.zeros(0)
+        sentences = []
+        for row, cos in zip(rows, cosines):
+            tokens = self._sentence_token_set(row)
+            _, start, end = (int(x) for x in self.sentence_spans[row])
+            sentences.append(ScoredSentence(start, end, float(cos), coverage(terms, tokens), tokens))
+        features = {
+            "dense": float(self.chunk_vectors[i] @ query_vector),
+            "sent": float(cosines.max()) if len(cosines) else 0.0,
+            "cover": coverage(terms, self.doc_token_sets[i]),
+            "bm25": float(bm25_norm),
+        }
+        weights = WEIGHTS_EN if lang == "en" else WEIGHTS_ZH
+        score = sum(w * features[name] for name, w in weights.items())
+        if terms.numbers:
+            features["number"] = sum(n in chunk.search_text for n in terms.numbers) / len(terms.numbers)
+            score += NUMBER_WEIGHT * (features["number"] - 0.5)
+        score += RRF_TIEBREAK * fused_norm
+        return Candidate(i, chunk, float(score), features, sentences)
+
+
+def as_passages(candidates: list[Candidate], k: int = 10) -> list[Passage]:
+    passages = []
+    for c in candidates[:k]:
+        best = max(c.sentences, key=lambda s: s.cosine + s.cover, default=None)
+        passages.append(Passage(c.chunk, c.score, "reranked", (best.start, best.end) if best else None))
+    return passages
