@@ -1,4 +1,11 @@
-"""Command line: `python -m eval run | score | report` (see `python -m eval -h`)."""
+"""Command line of the evaluation harness.
+
+    python -m eval run --gold FILE --out RESULTS.jsonl [--system ours|naive|bm25] [--embedder NAME] [--llm]
+    python -m eval score --gold FILE --results RESULTS.jsonl [--json]
+    python -m eval report [--gold eval/gold.jsonl] [--embedder NAME] [--out-dir eval/] [--llm]
+
+A malformed gold or results file, or a bad QA_* setting, ends with exit code 2 and one line naming it.
+"""
 from __future__ import annotations
 
 import argparse
@@ -6,16 +13,15 @@ import json
 import sys
 from pathlib import Path
 
-from eval.gold import load_gold
+from config import Config
+from eval.gold import DEFAULT_GOLD, EVAL_DIR, load_gold
 from eval.results import read_results, write_results
+from eval.run import SYSTEMS, load_system, run_items
 from eval.score import score
 from eval.tables import format_scorecard
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from eval.report import DEFAULT_GOLD, EVAL_DIR
-    from eval.run import SYSTEMS
-
     parser = argparse.ArgumentParser(
         prog="python -m eval",
         description="Evaluation harness: answer a gold set with a system, score the results, or write the report.")
@@ -42,9 +48,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def command_run(args) -> int:
-    from config import Config
-    from eval.run import load_system, run_items
-
     items = load_gold(args.gold)
     system = load_system(args.system, Config.from_env(), embedder=args.embedder, llm=args.llm)
     rows = run_items(system, items, label=args.system)
@@ -62,8 +65,7 @@ def command_score(args) -> int:
 
 
 def command_report(args) -> int:
-    from config import Config
-    from eval.report import build_report
+    from eval.report import build_report  # pulls in matplotlib: only when reporting
 
     written = build_report(Config.from_env(), gold_path=args.gold, out_dir=args.out_dir,
                            embedder=args.embedder, llm=args.llm)

@@ -19,6 +19,9 @@ from pathlib import Path
 
 from eval.normalize import normalise
 
+EVAL_DIR = Path(__file__).resolve().parent
+DEFAULT_GOLD = EVAL_DIR / "gold.jsonl"
+DEFAULT_FOLLOWUPS = EVAL_DIR / "followups.jsonl"
 LANGS = ("zh-Hans", "zh-Hant", "en")
 TYPES = ("fact", "number", "table", "list", "multi_doc", "paraphrase", "unanswerable")
 REQUIRED_KEYS = ("id", "question", "lang", "type", "answer", "must_include", "evidence")

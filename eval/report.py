@@ -18,16 +18,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from config import Config
-from eval.gold import TYPES, GoldItem, load_gold
+from eval.gold import DEFAULT_FOLLOWUPS, DEFAULT_GOLD, EVAL_DIR, TYPES, GoldItem, load_gold
 from eval.plot import plot_hit_at_k
 from eval.results import write_results
 from eval.run import load_system, run_items
 from eval.score import METRICS, score
 from eval.tables import breakdown_table, format_difference, format_value, misses_lines, render_table
 
-EVAL_DIR = Path(__file__).resolve().parent
-DEFAULT_GOLD = EVAL_DIR / "gold.jsonl"
-DEFAULT_FOLLOWUPS = EVAL_DIR / "followups.jsonl"
 BASELINES = ("naive", "bm25")
 BREAKDOWN_METRICS = ("hit@1", "hit@5", "citation_recall", "answer_accuracy")
 SYSTEM_DESCRIPTIONS = {

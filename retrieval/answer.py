@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from ingest.normalize import detect_script, to_simplified, to_traditional
 from qa_types import Citation
-from retrieval.features import QueryTerms, quantities
+from retrieval.features import QueryTerms, fills_quantity_slot, quantities
 from retrieval.search import Candidate, ScoredSentence
 
 ANSWER_PASSAGES = 3  # sentences are drawn from the top passages only
@@ -21,7 +21,8 @@ MAX_SENTENCES = 3
 EXTRA_SENTENCE_RATIO = 0.92  # a further sentence must score this close to the best one
 NEW_COVERAGE_MIN = 0.15  # ... and add this much of the question's terms, or come from another document
 COSINE_WEIGHT = 0.55
-MISSING_QUANTITY_PENALTY = 0.12
+MISSING_QUANTITY_PENALTY = 0.12  # a how-many question (with no clear measure) answered without a number
+MISSING_FOCUS_PENALTY = 0.15  # the sentence is about something else than the name asked about  # ... or without the measure it asks about (总投资) in the asked unit
 PASSAGE_PRIOR = 0.08
 
 ABSTAIN_TEXT = {
@@ -41,31 +42,36 @@ class Pick:
     rank: int  # passage rank, 0 = best
 
 
-def sentence_support(sentence: ScoredSentence, lang: str) -> float:
+def sentence_support(sentence: ScoredSentence, terms: QueryTerms, lang: str) -> float:
+    """How well one sentence answers the question; the abstention threshold applies to this."""
     if lang == "en":
-        return sentence.cosine
-    return COSINE_WEIGHT * sentence.cosine + (1 - COSINE_WEIGHT) * sentence.cover
+        support = sentence.cosine
+    else:
+        support = COSINE_WEIGHT * sentence.cosine + (1 - COSINE_WEIGHT) * sentence.cover
+    if not sentence.has_focus:
+        support -= MISSING_FOCUS_PENALTY
+    if terms.slot is None and terms.asks_quantity and not terms.asks_date and not quantities(sentence.search_text):
+        support -= MISSING_QUANTITY_PENALTY
+    return support
 
 
-def _sentence_score(pick_sentence: ScoredSentence, text: str, candidate: Candidate, top_score: float,
+def _sentence_score(sentence: ScoredSentence, candidate: Candidate, top_score: float,
                     terms: QueryTerms, lang: str) -> float:
-    score = sentence_support(pick_sentence, lang) + PASSAGE_PRIOR * candidate.score / max(top_score, 1e-6)
-    if terms.asks_quantity and not terms.asks_date and not quantities(text):
-        score -= MISSING_QUANTITY_PENALTY
-    return score
+    return sentence_support(sentence, terms, lang) + PASSAGE_PRIOR * candidate.score / max(top_score, 1e-6)
 
 
 def choose_sentences(candidates: list[Candidate], terms: QueryTerms, lang: str,
                      documents_text: dict[str, str]) -> list[Pick]:
     """Best sentence first, plus up to two that add missing terms or another document's view."""
     top = candidates[:ANSWER_PASSAGES]
-    if not top:
-        return []
     pool: list[Pick] = []
     for rank, cand in enumerate(top):
-        doc_text = documents_text[cand.chunk.doc]
         for s in cand.sentences:
-            pool.append(Pick(cand, s, _sentence_score(s, doc_text[s.start:s.end], cand, top[0].score, terms, lang), rank))
+            if terms.slot is not None and not fills_quantity_slot(s.search_text, terms.slot):
+                continue  # a how-much question is answered only by a sentence stating that quantity
+            pool.append(Pick(cand, s, _sentence_score(s, cand, top[0].score, terms, lang), rank))
+    if not pool:
+        return []
     pool.sort(key=lambda p: p.score, reverse=True)
     chosen = [pool[0]]
     covered = set(pool[0].sentence.tokens)

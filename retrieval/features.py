@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 from retrieval.lexical import tokenize
 
-_NUMBER = re.compile(r"\d+(?:\.\d+)?")
-# A number followed by 年/月/日 (or inside a 1-11月 range) is a date, not a quantity.
-_DATE_NUMBER = re.compile(r"\d+(?:\.\d+)?(?=\s*[年月日号])|(?<=[-~至])\d+(?=\s*月)")
+_NUMBER = re.compile(r"\d+(?:\.\d+)?|[一二两三四五六七八九十百千]+(?=[个家项届次栋座名位条倍期批])")
+# A year (2023年), month or day is a date, not a quantity; 1400年 (a duration) is a quantity.
+_DATE_NUMBER = re.compile(r"(?:1[89]|20)\d\d(?=\s*年)|\d+(?=\s*[月日号])|(?<=[-~至])\d+(?=\s*月)")
 _ASKS_QUANTITY = re.compile(r"多少|几[个家项栋座名万亿年次所处条]|多大|多高|多长|多远|多重|比重|占比|百分之|"
                             r"增长了?多|how (many|much|large|big|long|far|high)|what (percentage|share|proportion)|"
                             r"\bnumber of\b|\bhow many\b", re.I)
@@ -23,6 +23,8 @@ class QueryTerms:
     numbers: list[str]  # quantities written in the question (dates excluded)
     asks_quantity: bool
     asks_date: bool
+    slot: "QuantitySlot | None" = None  # what a how-much question measures, see quantity_slot
+    focus: str = ""  # the question's rarest term that the documents use: usually the name asked about
 
     @property
     def total_weight(self) -> float:
@@ -35,11 +37,43 @@ def quantities(text: str) -> list[str]:
     return [m.group() for m in _NUMBER.finditer(text) if m.span() not in dates]
 
 
-def analyse_query(search_question: str, idf) -> QueryTerms:
+FOCUS_MAX_SHARE = 0.03  # a focus term appears in at most this share of chunks (a name, not a topic)
+FOCUS_MAX_CHUNKS = 6  # ... or in this many, for small collections
+
+
+def analyse_query(search_question: str, idf, doc_freq, n_chunks: int) -> QueryTerms:
     tokens = list(dict.fromkeys(tokenize(search_question)))
     weights = {t: idf(t) for t in tokens}
+    slot = quantity_slot(search_question)
+    if slot is not None:
+        slot.measure_in_corpus = slot.measure_in_corpus and doc_freq(slot.measure) > 0
     return QueryTerms(tokens, weights, quantities(search_question),
-                      bool(_ASKS_QUANTITY.search(search_question)), bool(_ASKS_DATE.search(search_question)))
+                      bool(_ASKS_QUANTITY.search(search_question)), bool(_ASKS_DATE.search(search_question)),
+                      slot, focus_term(tokens, weights, doc_freq, n_chunks))
+
+
+def focus_term(tokens: list[str], weights: dict[str, float], doc_freq, n_chunks: int) -> str:
+    """The name the question is about (华海清科 -> 华海, 小米, SMC): a term that is rare in
+    everyday Chinese (jieba's dictionary) and in the documents, but present in them. Common words
+    are never the focus, so a paraphrase (空气, 标志) is not held to the documents' wording."""
+    import jieba
+
+    common = jieba.dt.FREQ
+    rare = [t for t in tokens if len(t) >= 2 and not t.isdigit() and common.get(t, 0) < FOCUS_MAX_EVERYDAY_FREQ
+            and 0 < doc_freq(t) <= max(FOCUS_MAX_CHUNKS, FOCUS_MAX_SHARE * n_chunks)]
+    return max(rare, key=lambda t: (weights[t], len(t)), default="")
+
+
+def mentions_focus(sentence_form: str, previous_form: str, focus: str) -> bool:
+    """The sentence names the focus, or refers back to it (`该项目…`, `其…`) right after it."""
+    if not focus or focus in sentence_form:
+        return True
+    return bool(_ANAPHOR.match(sentence_form)) and focus in previous_form
+
+
+_ANAPHOR = re.compile(r"^(它|其|该|此|这|这个|这家|项目|公司|企业|工厂|园区)")
+FOCUS_MAX_EVERYDAY_FREQ = 500  # jieba dictionary count: 小米 396 is a name here, 空气 3732 is not
+
 
 
 def coverage(terms: QueryTerms, text_tokens: set[str]) -> float:
@@ -47,3 +81,68 @@ def coverage(terms: QueryTerms, text_tokens: set[str]) -> float:
     if not terms.weights:
         return 0.0
     return sum(w for t, w in terms.weights.items() if t in text_tokens) / terms.total_weight
+
+
+# --- the quantity a question asks for: its measure (总投资, 年产能) and unit (亿元, 万辆) ---------
+
+_INTERROGATIVES = ("多少", "几")
+_DEGREE = {"大", "高", "长", "远", "重", "久", "宽", "深"}  # 多大, 多高 …
+_FILLERS = {"是", "有", "为", "的", "了", "将", "达到", "达", "实现", "共", "约", "大约", "一共", "总共", "预计",
+            "能", "可", "会", "计划", "要", "需要", "累计", "共计", "合计", "到", "在", "分别", "各", "各是",
+            "各自", "目前", "现在", "去年", "今年", "大概", "一", "又"}
+# A unit is a measure word (个, 家, 万辆, 亿元, 平方米 …), not any word after 多少 (多少急诊床位).
+GENERIC_MEASURES = {"数量", "数目", "个数", "总数", "金额", "规模", "比例", "比重", "情况", "数字", "数据", "水平",
+                    "幅度", "程度", "多少", "结果", "成绩"}
+MEASURE_NUMBER_GAP = 16  # characters: the number must follow its measure closely (总投资近500亿元)
+_UNIT = re.compile(r"^[万亿千百]?(?:[个家项栋座名元人辆片张支次所处条亩吨天倍户期批件台套]|亿元|万元|公顷|平方米|平方公里|公里|%)$")
+
+
+@dataclass
+class QuantitySlot:
+    measure: str  # the thing measured, e.g. 投资, 产能, 面积
+    unit: str  # e.g. 亿元; "" when the question names none
+    measure_in_corpus: bool = True  # a paraphrased measure the documents never use cannot be required
+
+
+def quantity_slot(search_question: str) -> QuantitySlot | None:
+    """What a Chinese how-much question measures: `…的总投资是多少？` -> (投资, ''),
+    `有多少个协同项目…` -> (协同项目, 个). None unless it asks how much/many."""
+    import jieba
+
+    tokens = [t for t in jieba.lcut(search_question) if t.strip()]
+    for i, tok in enumerate(tokens):
+        asks = tok in _INTERROGATIVES or (tok == "多" and i + 1 < len(tokens) and tokens[i + 1] in _DEGREE)
+        if not asks:
+            continue
+        after = tokens[i + 1:i + 3] if tok != "多" else []
+        unit = after[0] if after and _UNIT.match(after[0]) else ""
+        counted = after[1] if unit and len(after) > 1 and _is_content(after[1]) else ""
+        before = [t for t in tokens[:i] if _is_content(t)]
+        measure = counted or (before[-1] if before else "")
+        if not measure and not unit:
+            return None
+        # A one-character or generic measure (数量, 比例) is implied by the answer, not written in it.
+        required = len(measure) >= 2 and measure not in GENERIC_MEASURES
+        return QuantitySlot(measure, unit, required)
+    return None
+
+
+def _is_content(token: str) -> bool:
+    return token not in _FILLERS and bool(re.search(r"[\u4e00-\u9fff]", token))
+
+
+def fills_quantity_slot(sentence_search_text: str, slot: QuantitySlot) -> bool:
+    """The sentence has a non-date number close to the measure when the measure is required
+    (`SMC投资管理有限公司…年产值…10亿` states no investment), and names the asked unit if any
+    (a table row names it in its unit column, not after the number)."""
+    text = sentence_search_text
+    if not quantities(text):
+        return False
+    if slot.measure_in_corpus:
+        near = [text[max(0, m.start() - MEASURE_NUMBER_GAP):m.end() + MEASURE_NUMBER_GAP]
+                for m in re.finditer(re.escape(slot.measure), text)]
+        if not any(quantities(window) for window in near):
+            return False
+    return not slot.unit or slot.unit.lstrip("万亿千百") in text or slot.unit in text
+
+

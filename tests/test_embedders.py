@@ -2,17 +2,12 @@
 EmbeddingGemma (slow; needs the model fetched by `python -m retrieval.model_fetch`)."""
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from config import Config  # noqa: E402
-from retrieval.embedders import Embedder, canonical_name, load_embedder  # noqa: E402
-from retrieval.model_fetch import MODEL_DIRNAME, is_fetched  # noqa: E402
+from config import Config
+from retrieval.embedders import Embedder, canonical_name, load_embedder
+from retrieval.model_fetch import MODEL_DIRNAME, is_fetched
 
 MODEL_CACHE = Config.from_env().model_cache
 GEMMA_DIR = MODEL_CACHE / "models" / MODEL_DIRNAME

@@ -1,27 +1,25 @@
-"""CI gate: our system, with the default embedder, must stay above these floors on eval/gold.jsonl.
+"""CI gate: our system, with the default embedder, must stay at or past these limits on eval/gold.jsonl.
 
 Runs the harness through its Python functions (load_gold -> load_system -> run_items -> score).
+A limit is a floor for a metric where higher is better and a ceiling where lower is better
+(`false_abstention`), as `eval.score.METRICS` says.
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 # Raise as the system improves; never lower one to make a change pass.
+# (For false_abstention, the only lower-is-better entry, "raise" means bring the ceiling down.)
 FLOORS = {
     "hit@5": 0.95,
     "hit@1": 0.85,
     "citation_precision": 0.90,
     "citation_recall": 0.90,
     "answer_accuracy": 0.90,
-    "abstention": 0.80,  # share of unanswerable questions the system declines
-}
-CEILINGS = {
-    "false_abstention": 0.05,  # share of answerable questions the system wrongly declines
+    "abstention": 0.80,  # share of unanswerable questions declined
+    "false_abstention": 0.05,  # ceiling: share of answerable questions wrongly declined
 }
 
 GOLD = Path(__file__).resolve().parents[1] / "eval" / "gold.jsonl"
@@ -32,7 +30,7 @@ def test_quality_gate():
     from config import Config
     from eval.gold import load_gold
     from eval.run import load_system, run_items
-    from eval.score import score
+    from eval.score import METRICS, score
     from eval.tables import format_scorecard
 
     try:
@@ -45,13 +43,11 @@ def test_quality_gate():
     scorecard = score(items, run_items(system, items, label="gate"))
     metrics = scorecard["overall"]["metrics"]
 
-    failures = [f"{name} = {_show(metrics[name])} < floor {floor}"
-                for name, floor in FLOORS.items() if metrics[name] is None or metrics[name] < floor]
-    failures += [f"{name} = {_show(metrics[name])} > ceiling {ceiling}"
-                 for name, ceiling in CEILINGS.items() if metrics[name] is None or metrics[name] > ceiling]
+    failures = []
+    for name, limit in FLOORS.items():
+        value, higher_is_better = metrics[name], METRICS[name]
+        if value is None or (value < limit if higher_is_better else value > limit):
+            shown = "n/a" if value is None else f"{value:.3f}"
+            failures.append(f"{name} = {shown}, {'floor' if higher_is_better else 'ceiling'} {limit}")
     assert not failures, ("quality gate failed:\n  " + "\n  ".join(failures)
                           + "\n\n" + format_scorecard(scorecard))
-
-
-def _show(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.3f}"

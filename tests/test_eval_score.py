@@ -5,20 +5,17 @@ No models: a tiny fake system stands in for QA only to exercise the runner and t
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from eval.gold import GoldFormatError, load_gold, parse_gold_lines  # noqa: E402
-from eval.normalize import covers, longest_common_substring_length, normalise, required_overlap  # noqa: E402
-from eval.results import ResultsFormatError, read_results, write_results  # noqa: E402
-from eval.run import run_items  # noqa: E402
-from eval.score import ResultsMismatchError, first_covering_rank, score  # noqa: E402
-from eval.tables import format_scorecard  # noqa: E402
-from qa_types import Answer, Chunk, Citation, Passage  # noqa: E402
+from eval.gold import GoldFormatError, load_gold, parse_gold_lines
+from eval.normalize import covers, longest_common_substring_length, normalise, required_overlap
+from eval.results import ResultsFormatError, read_results, write_results
+from eval.run import run_items
+from eval.score import ResultsMismatchError, first_covering_rank, score
+from eval.tables import format_scorecard
+from qa_types import Answer, Chunk, Citation, Passage
 
 QUOTE_A = "全镇工业总产值预计突破112亿元"
 QUOTE_B = "高端汽车和新能源智能汽车产业产值占到北京亦庄工业总产值的42%"
@@ -290,3 +287,66 @@ def test_run_items_names_the_failing_question():
 
     with pytest.raises(RuntimeError, match="question 'q1' failed"):
         run_items(Broken(), parse_gold_lines([gold_line(id="q1")]), progress=False)
+
+
+# --- baselines and report (no model: BM25 only, tiny seeds folder) -----------------------------
+
+def make_seeds(tmp_path: Path) -> Path:
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    filler = "本段介绍其他工作安排与会议精神。" * 40
+    (seeds / "000.txt").write_text(filler + "\n\n" + "马驹桥镇" + QUOTE_A + "，约占通州区比重五分之一。\n\n" + filler,
+                                   encoding="utf-8")
+    (seeds / "004.txt").write_text("協(xié)同發(fā)展邁出新步伐\n" + QUOTE_B + "。", encoding="utf-8")
+    (seeds / "notes.json").write_text("{}", encoding="utf-8")  # not a seed: ignored
+    return seeds
+
+
+def test_split_seeds_records_raw_offsets(tmp_path):
+    from eval.baselines import CHUNK_SIZE, read_seed_files, split_seeds
+
+    seeds = read_seed_files(make_seeds(tmp_path))
+    assert sorted(seeds) == ["000.txt", "004.txt"]
+    chunks = split_seeds(seeds)
+    assert all(len(c.text) <= CHUNK_SIZE for c in chunks)
+    for c in chunks:
+        assert c.start >= 0 and seeds[c.doc][c.start:c.end] == c.text
+
+
+def test_bm25_baseline_answers_with_top_passage_and_three_citations(tmp_path):
+    from config import Config
+    from eval.baselines import BM25Baseline
+
+    system = BM25Baseline.build(Config(seeds_dir=make_seeds(tmp_path)))
+    answer = system.ask("马驹桥镇工业总产值预计突破多少亿元？")
+    assert not answer.abstained and covers(answer.retrieved[0].chunk.text, QUOTE_A)
+    assert answer.answer == answer.retrieved[0].chunk.text
+    assert [c.quote for c in answer.citations] == [p.chunk.text for p in answer.retrieved[:3]]
+    assert 1 <= len(answer.retrieved) <= 10
+    assert system.ask("？？").retrieved == []  # no token left: nothing retrieved, no crash
+
+
+def test_report_writes_markdown_plot_and_results(tmp_path, monkeypatch):
+    from config import Config
+    import eval.report as report
+    from eval.baselines import BM25Baseline
+
+    config = Config(seeds_dir=make_seeds(tmp_path))
+    monkeypatch.setattr(report, "load_system", lambda name, config, embedder=None, llm=False:
+                        BM25Baseline.build(config))  # every system played by BM25: no model needed
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text("\n".join([gold_line(id="q1", question="马驹桥镇工业总产值预计突破多少？"),
+                               unanswerable_line("u1")]) + "\n", encoding="utf-8")
+    followups = tmp_path / "followups.jsonl"
+    followups.write_text(gold_line(id="f1", question="占比呢？", first_question="工业总产值多少？",
+                                   standalone="工业总产值占通州区比重多少？") + "\n", encoding="utf-8")
+    written = report.build_report(config, gold_path=gold, out_dir=tmp_path / "out", embedder="fake",
+                                  llm=True, followups_path=followups, progress=False)
+    names = {p.name for p in written}
+    assert {"REPORT.md", "hitk.png", "ours.jsonl", "naive.jsonl", "bm25.jsonl",
+            "ours.followups.jsonl", "bm25.score.json"} <= names
+    text = (tmp_path / "out" / "REPORT.md").read_text(encoding="utf-8")
+    assert "ours − naive" in text and "## By question type" in text and "## Follow-up questions" in text
+    assert "not configured" in text  # --llm without QA_LLM_BASE_URL is said, not silently dropped
+    assert "`u1`" in text  # a missed abstention is listed by id
+    assert (tmp_path / "out" / "hitk.png").read_bytes()[:4] == b"\x89PNG"

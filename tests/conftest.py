@@ -1,0 +1,99 @@
+"""Shared fixtures: a small index built once per test session with the light use-m3 embedder, and
+`python app.py` started in a subprocess on a free port (always stopped at the end)."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+
+def env_without_qa_settings(**settings: str) -> dict[str, str]:
+    """This process's environment minus any QA_* a developer has set, plus `settings`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
+    env.update(settings)
+    return env
+
+
+@pytest.fixture(scope="session")
+def use_m3_index(tmp_path_factory) -> Path:
+    """An index of seeds/ built with use-m3 (≈10 s), in a folder of this test session."""
+    index_dir = tmp_path_factory.mktemp("use_m3") / "index"
+    # Flags, not QA_* variables: the index must never land in the repo's own index/ by accident.
+    result = subprocess.run(
+        [sys.executable, "-m", "ingest", "--index", str(index_dir), "--embedder", "use-m3"], cwd=REPO,
+        capture_output=True, text=True, timeout=600, env=env_without_qa_settings())
+    assert result.returncode == 0, f"index build failed:\n{result.stdout}\n{result.stderr}"
+    assert (index_dir / "manifest.json").is_file(), result.stdout
+    return index_dir
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class RunningApp:
+    """`python app.py` in a subprocess, its output in a log file."""
+
+    def __init__(self, proc: subprocess.Popen, port: int, log_path: Path) -> None:
+        self.proc, self.port, self.log_path = proc, port, log_path
+        self.url = f"http://127.0.0.1:{port}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"app.py exited with {self.proc.returncode}:\n{self.log()[-4000:]}")
+            try:
+                if httpx.get(self.url + "/healthz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        self.stop()
+        raise AssertionError(f"app.py not ready after {timeout:.0f} s:\n{self.log()[-4000:]}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def launch_app(tmp_path_factory):
+    """Starts `python app.py --port <free port>` with the given QA_* settings; every server
+    started is stopped at the end of the session even if a test failed (tests may stop earlier)."""
+    started: list[RunningApp] = []
+
+    def launch(settings: dict[str, str], ready_timeout: float = 180) -> RunningApp:
+        port = free_port()
+        log_path = tmp_path_factory.mktemp("app") / "server.log"
+        with log_path.open("w", encoding="utf-8") as log:
+            proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=REPO,
+                                    env=env_without_qa_settings(**settings), stdout=log, stderr=subprocess.STDOUT)
+        app = RunningApp(proc, port, log_path)
+        started.append(app)
+        app.wait_ready(ready_timeout)
+        return app
+
+    yield launch
+    for app in started:
+        app.stop()

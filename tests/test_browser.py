@@ -1,0 +1,382 @@
+"""The chat page and the embedded widget in a real Chromium (Debian's /usr/bin/chromium) against a
+real `python app.py` on a free loopback port.
+
+Host pages for embedding are served by small in-process HTTP servers on other ports, i.e. other
+origins: one on the allow-list (QA_ALLOWED_ORIGINS) and one not. Screenshots go to
+test-artifacts/screenshots/ for a person to look at (Chinese must render as glyphs, not boxes).
+"""
+from __future__ import annotations
+
+import http.client
+import re
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, RunningApp, free_port
+
+CHROMIUM = Path("/usr/bin/chromium")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium "
+                                                      "(apt-get install chromium fonts-noto-cjk)"),
+]
+sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright (pip install playwright)")
+
+SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
+LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+               "--disable-component-update", "--no-first-run",
+               # Any lookup of an outside host fails at once: the pages must not need one.
+               "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE localhost"]
+EXAMPLE_APP_URL = "http://127.0.0.1:7860"  # what examples/embed.html points at
+EMBED_HOST_ID = "govdoc-qa-embed-7f3c"
+QUESTION = "萌蒂(中国)制药有限公司是由谁共同投资的？"
+CITED_WORDS = "北京制药厂"
+HOSTILE_QUESTION = '<script>window.__xss=1</script><img src=x onerror="window.__xss=2;alert(1)"> 马驹桥镇'
+ANSWER_TIMEOUT_MS = 60_000
+
+
+# ---------------------------------------------------------------- servers
+
+class HostSite:
+    """A stand-in for a website that embeds the assistant: serves one page on its own origin."""
+
+    def __init__(self) -> None:
+        self.page = ""
+        site = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802  (http.server's naming)
+                body = site.page.encode("utf-8") if self.path == "/" else b"not found"
+                self.send_response(200 if self.path == "/" else 404)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.origin = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class SubPathProxy:
+    """What an nginx `location /qa/ { proxy_pass http://app/; }` does: strips /qa and streams the
+    response through unbuffered (Gradio and the widget both stream answers)."""
+
+    HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "content-length"}
+
+    def __init__(self, prefix: str, upstream_port: int) -> None:
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.0"  # one response per connection, ended by closing it
+
+            def forward(self) -> None:
+                if not self.path.startswith(prefix + "/"):
+                    self.send_error(404)
+                    return
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in proxy.HOP_BY_HOP}
+                upstream = http.client.HTTPConnection("127.0.0.1", upstream_port, timeout=120)
+                upstream.request(self.command, self.path[len(prefix):], body=body, headers=headers)
+                response = upstream.getresponse()
+                self.send_response(response.status)
+                for name, value in response.getheaders():
+                    if name.lower() not in proxy.HOP_BY_HOP:
+                        self.send_header(name, value)
+                self.end_headers()
+                while chunk := response.read1(65536):
+                    self.wfile.write(chunk)
+                    self.wfile.flush()
+                upstream.close()
+
+            do_GET = do_POST = do_OPTIONS = forward
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}{prefix}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@dataclass
+class Setup:
+    app: RunningApp
+    allowed_site: HostSite
+    other_site: HostSite
+    feedback_db: Path
+
+
+@pytest.fixture(scope="module")
+def setup(use_m3_index, launch_app, tmp_path_factory):
+    allowed_site, other_site = HostSite(), HostSite()
+    feedback_db = tmp_path_factory.mktemp("browser") / "feedback.sqlite3"
+    app = launch_app({"QA_INDEX_DIR": str(use_m3_index), "QA_EMBEDDER": "use-m3", "QA_FEEDBACK_DB": str(feedback_db),
+                      "QA_ALLOWED_ORIGINS": allowed_site.origin})
+    example = (REPO / "examples" / "embed.html").read_text(encoding="utf-8")
+    assert EXAMPLE_APP_URL + "/embed.js" in example
+    allowed_site.page = other_site.page = example.replace(EXAMPLE_APP_URL, app.url)
+    yield Setup(app, allowed_site, other_site, feedback_db)
+    app.stop()
+    allowed_site.close()
+    other_site.close()
+
+
+# ---------------------------------------------------------------- browser
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+        yield chromium
+        chromium.close()
+
+
+class Recorder:
+    """Every request, console message and dialog of a browser context."""
+
+    def __init__(self, context) -> None:
+        self.requests: list[str] = []
+        self.console: list[str] = []
+        self.dialogs: list[str] = []
+        context.on("request", lambda request: self.requests.append(request.url))
+        context.on("console", lambda message: self.console.append(message.text))
+        context.on("dialog", self._dismiss)
+
+    def _dismiss(self, dialog) -> None:
+        self.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    def off_origin(self, *origins: str) -> list[str]:
+        local = tuple(origin + "/" for origin in origins) + ("data:", "blob:", "about:")
+        return [url for url in self.requests if not url.startswith(local)]
+
+    def wait_for_console(self, page, fragment: str, timeout: float = 15) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = [text for text in self.console if fragment in text]
+            if found:
+                return found[0]
+            page.wait_for_timeout(200)  # not time.sleep: playwright delivers events while it waits
+        raise AssertionError(f"no console message containing {fragment!r}; got {self.console}")
+
+
+@pytest.fixture
+def context(browser):
+    context = browser.new_context(viewport={"width": 1100, "height": 860}, locale="zh-CN")
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def recorder(context) -> Recorder:
+    return Recorder(context)
+
+
+def screenshot(page, name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / name
+    page.screenshot(path=str(path))
+    return path
+
+
+def feedback_rows(db: Path, source: str, timeout: float = 10) -> list[tuple]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if db.exists():
+            with sqlite3.connect(db) as conn:
+                rows = conn.execute("SELECT rating, question, answer, citations FROM feedback WHERE source = ?",
+                                    (source,)).fetchall()
+            if rows:
+                return rows
+        time.sleep(0.2)
+    return []
+
+
+def open_chat(context, url: str):
+    page = context.new_page()
+    page.goto(url + "/", wait_until="load")  # networkidle never comes: Gradio keeps a heartbeat open
+    textbox = page.locator("#question textarea")
+    textbox.wait_for(timeout=60_000)
+    return page, textbox
+
+
+def ask_in_chat(page, textbox, question: str) -> None:
+    answers_before = page.locator("#chat .qa-answer").count()
+    textbox.fill(question)
+    textbox.press("Enter")
+    page.wait_for_function(
+        "n => document.querySelectorAll('#chat .qa-answer').length > n && !document.querySelector('#chat .qa-working')",
+        arg=answers_before, timeout=ANSWER_TIMEOUT_MS)
+
+
+def fetch_status(page, url: str) -> str:
+    """POST /api/ask from the page's own origin, as a script on that site would."""
+    return page.evaluate("""async (url) => {
+        try {
+            const response = await fetch(url, {method: 'POST', headers: {'Content-Type': 'application/json'},
+                                               body: JSON.stringify({question: '小米汽车'})});
+            return 'status ' + response.status;
+        } catch (error) { return 'blocked'; }
+    }""", url)
+
+
+# ---------------------------------------------------------------- the chat page
+
+def test_chat_page_answers_with_a_citation_and_a_highlighted_sentence(setup, context, recorder):
+    page, textbox = open_chat(context, setup.app.url)
+    ask_in_chat(page, textbox, QUESTION)
+    answer = page.locator("#chat .qa-answer").last
+    assert CITED_WORDS in answer.inner_text() and "[1]" in answer.inner_text()
+    assert "马驹桥镇" in page.locator("#chat .qa-source .qa-title").first.inner_text()
+    assert CITED_WORDS in page.locator("#chat .qa-passage mark").first.inner_text()
+    screenshot(page, "chat-page.png")
+
+
+def test_chat_page_requests_nothing_from_other_hosts(setup, context, recorder):
+    page, textbox = open_chat(context, setup.app.url)
+    ask_in_chat(page, textbox, QUESTION)
+    assert recorder.requests, "the recorder saw no requests at all"
+    assert recorder.off_origin(setup.app.url) == []
+    assert not [text for text in recorder.console if "Content Security Policy" in text]
+
+
+def test_chat_page_shows_markup_in_a_question_as_text(setup, context, recorder):
+    page, textbox = open_chat(context, setup.app.url)
+    ask_in_chat(page, textbox, HOSTILE_QUESTION)
+    assert page.locator("#chat .qa-question").last.inner_text() == HOSTILE_QUESTION
+    assert page.evaluate("window.__xss") is None
+    assert recorder.dialogs == []
+    assert not [url for url in recorder.requests if url.endswith("/x")], "the <img> must not exist"
+
+
+def test_chat_thumbs_up_is_stored(setup, context):
+    page, textbox = open_chat(context, setup.app.url)
+    ask_in_chat(page, textbox, QUESTION)
+    # Gradio labels the button in the browser's language: 赞 in zh-CN, Like in English.
+    page.locator("#chat").get_by_role("button", name=re.compile(r"^(赞|Like)$")).last.click()
+    rows = feedback_rows(setup.feedback_db, "chat")
+    assert rows and rows[0][0] == "up" and rows[0][1] == QUESTION
+    assert CITED_WORDS in rows[0][2] and CITED_WORDS in rows[0][3]
+
+
+# ---------------------------------------------------------------- the embedded widget
+
+def launcher_of(page):
+    return page.locator(f"#{EMBED_HOST_ID} button.launcher")  # playwright's CSS pierces the shadow root
+
+
+def open_widget_by_keyboard(page):
+    launcher = launcher_of(page)
+    launcher.wait_for(timeout=15_000)
+    assert launcher.get_attribute("aria-expanded") == "false"
+    launcher.focus()
+    page.keyboard.press("Enter")
+    assert launcher.get_attribute("aria-expanded") == "true"
+    return launcher
+
+
+def test_embedded_widget_answers_on_an_allowed_site(setup, context, recorder):
+    page = context.new_page()
+    page.goto(setup.allowed_site.origin + "/", wait_until="load")
+    open_widget_by_keyboard(page)
+    widget = page.frame_locator(f"#{EMBED_HOST_ID} iframe")
+    widget.locator("#question").wait_for(timeout=15_000)
+    frame = next(f for f in page.frames if "/widget" in f.url)
+    frame.wait_for_function("document.activeElement && document.activeElement.id === 'question'", timeout=10_000)
+
+    page.keyboard.type(QUESTION)  # the keyboard focus is inside the iframe, in the question box
+    page.keyboard.press("Enter")
+    widget.locator(".passage mark").first.wait_for(timeout=ANSWER_TIMEOUT_MS)
+    assert CITED_WORDS in widget.locator(".bubble.assistant .answer").last.inner_text()
+    assert "[1]" in widget.locator(".bubble.assistant .answer").last.inner_text()
+    assert CITED_WORDS in widget.locator(".passage mark").first.inner_text()
+    screenshot(page, "widget-embedded.png")
+
+    page.keyboard.press("Escape")  # pressed inside the widget; it asks the host page to close
+    page.wait_for_function(f"document.getElementById('{EMBED_HOST_ID}').shadowRoot"
+                           ".querySelector('.launcher').getAttribute('aria-expanded') === 'false'", timeout=5_000)
+    assert page.evaluate(f"document.getElementById('{EMBED_HOST_ID}').shadowRoot.activeElement.className") == "launcher"
+    assert recorder.off_origin(setup.app.url, setup.allowed_site.origin) == []
+    assert fetch_status(page, setup.app.url + "/api/ask") == "status 200"
+
+
+def test_embedded_widget_feedback_is_stored(setup, context):
+    page = context.new_page()
+    page.goto(setup.allowed_site.origin + "/", wait_until="load")
+    launcher_of(page).click()
+    widget = page.frame_locator(f"#{EMBED_HOST_ID} iframe")
+    widget.locator("#question").fill(QUESTION)
+    widget.locator("#question").press("Enter")
+    widget.locator(".feedback-button.up").wait_for(timeout=ANSWER_TIMEOUT_MS)
+    widget.locator(".feedback-button.up").click()
+    widget.locator(".feedback-status", has_text="谢谢").wait_for(timeout=10_000)
+    rows = feedback_rows(setup.feedback_db, "widget")
+    assert rows and rows[0][0] == "up" and rows[0][1] == QUESTION
+
+
+def test_site_not_on_the_allow_list_can_neither_frame_nor_call(setup, context, recorder):
+    page = context.new_page()
+    page.goto(setup.other_site.origin + "/", wait_until="load")
+    launcher_of(page).click()
+    message = recorder.wait_for_console(page, "frame-ancestors")
+    assert "violates" in message
+    assert page.frame_locator(f"#{EMBED_HOST_ID} iframe").locator("#question").count() == 0
+    assert not [f for f in page.frames if f.url.startswith(setup.app.url + "/widget")]
+    screenshot(page, "widget-blocked.png")
+    assert fetch_status(page, setup.app.url + "/api/ask") == "blocked"
+
+
+def test_widget_shows_markup_in_a_question_as_text(setup, context, recorder):
+    page = context.new_page()
+    page.goto(setup.app.url + "/widget", wait_until="load")
+    page.locator("#question").fill(HOSTILE_QUESTION)
+    page.locator("#question").press("Enter")
+    page.locator(".bubble.assistant:not(.pending) .feedback").wait_for(timeout=ANSWER_TIMEOUT_MS)
+    assert page.locator(".bubble.user").last.inner_text() == HOSTILE_QUESTION
+    assert page.evaluate("window.__xss") is None
+    assert recorder.dialogs == []
+    assert not [url for url in recorder.requests if url.endswith("/x")]
+    assert recorder.off_origin(setup.app.url) == []
+
+
+# ---------------------------------------------------------------- behind a proxy, under /qa
+
+def test_chat_and_widget_work_under_a_sub_path(use_m3_index, launch_app, tmp_path, context, recorder):
+    app = launch_app({"QA_INDEX_DIR": str(use_m3_index), "QA_EMBEDDER": "use-m3", "QA_ROOT_PATH": "/qa",
+                      "QA_FEEDBACK_DB": str(tmp_path / "feedback.sqlite3")})
+    proxy = SubPathProxy("/qa", app.port)
+    try:
+        page, textbox = open_chat(context, proxy.url)
+        ask_in_chat(page, textbox, QUESTION)
+        assert CITED_WORDS in page.locator("#chat .qa-passage mark").first.inner_text()
+
+        widget = context.new_page()
+        widget.goto(proxy.url + "/widget", wait_until="load")
+        widget.locator("#question").fill(QUESTION)
+        widget.locator("#question").press("Enter")
+        widget.locator(".passage mark").first.wait_for(timeout=ANSWER_TIMEOUT_MS)
+        assert CITED_WORDS in widget.locator(".passage mark").first.inner_text()
+        # Every request stays under the sub-path: nothing assumes the app owns the site's root.
+        assert [url for url in recorder.requests if not url.startswith((proxy.url + "/", "data:", "blob:"))] == []
+    finally:
+        proxy.close()
+        app.stop()

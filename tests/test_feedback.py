@@ -1,0 +1,75 @@
+"""server.feedback: ratings survive many simultaneous writers and a reopen, and bad values are refused."""
+from __future__ import annotations
+
+import sqlite3
+import threading
+
+import pytest
+
+from server.feedback import FeedbackStore
+
+THREADS = 8
+WRITES_PER_THREAD = 200
+CITATION = {"n": 1, "doc": "000.txt", "title": "标题", "section": "标题 › 一、", "text": "段落。", "start": 0,
+            "end": 3, "quote": "段落。", "passage_start": 0, "passage_end": 3}
+
+
+def test_concurrent_writes_are_all_kept(tmp_path):
+    store = FeedbackStore(tmp_path / "feedback.sqlite3")
+    start_together = threading.Barrier(THREADS)
+    failures: list[BaseException] = []
+
+    def write_many(thread_no: int) -> None:
+        try:
+            start_together.wait()
+            for i in range(WRITES_PER_THREAD):
+                store.add(rating="up" if i % 2 else "down", question=f"问题 {thread_no}-{i}", answer=f"回答 {i}",
+                          citations=[CITATION], source="api")
+        except BaseException as exc:  # noqa: BLE001  (reported below, with the thread's failure)
+            failures.append(exc)
+
+    threads = [threading.Thread(target=write_many, args=(n,)) for n in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    store.close()
+
+    reopened = FeedbackStore(tmp_path / "feedback.sqlite3")
+    rows = reopened.rows()
+    reopened.close()
+    assert len(rows) == THREADS * WRITES_PER_THREAD
+    expected = {f"问题 {t}-{i}" for t in range(THREADS) for i in range(WRITES_PER_THREAD)}
+    assert {row["question"] for row in rows} == expected
+    assert all(row["citations"] == [CITATION] for row in rows)
+
+
+def test_database_uses_write_ahead_logging(tmp_path):
+    path = tmp_path / "feedback.sqlite3"
+    FeedbackStore(path).close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_row_keeps_question_answer_citations_and_time(tmp_path):
+    store = FeedbackStore(tmp_path / "deeper" / "feedback.sqlite3")  # the folder is created
+    row_id = store.add(rating="down", question="小米汽车？", answer="72万平方米。[1]", citations=[CITATION],
+                       source="chat")
+    [row] = store.rows()
+    store.close()
+    assert row["id"] == row_id
+    assert (row["rating"], row["source"], row["question"], row["answer"]) == ("down", "chat", "小米汽车？",
+                                                                             "72万平方米。[1]")
+    assert row["citations"] == [CITATION]
+    assert row["created_at"].endswith("+00:00")
+
+
+@pytest.mark.parametrize("field, value", [("rating", "meh"), ("source", "email")])
+def test_unknown_rating_or_source_is_refused(tmp_path, field, value):
+    store = FeedbackStore(tmp_path / "feedback.sqlite3")
+    arguments = {"rating": "up", "question": "q", "answer": "a", "citations": [], "source": "api", field: value}
+    with pytest.raises(ValueError, match=field):
+        store.add(**arguments)
+    assert store.count() == 0
+    store.close()
