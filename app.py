@@ -212,7 +212,8 @@ def create_app(config: Config, qa, feedback: FeedbackStore) -> FastAPI:
         app, build_chat_ui(qa, feedback), path="/", root_path=config.root_path or None,
         theme=gr.themes.Default(primary_hue="blue", font=FONT_STACK, font_mono=MONO_FONT_STACK),
         css_paths=[STATIC_DIR / "chat.css"], footer_links=[], run_history=False, mcp_server=False,
-        pwa=False, ssr_mode=False, show_error=False)
+        pwa=False, ssr_mode=False, show_error=False,
+        max_file_size="1mb")  # the chat takes no files; this caps Gradio's upload route all the same
 
 
 def _static_file(path: Path, media_type: str):

@@ -44,7 +44,18 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--embedder", default=None)
     report.add_argument("--out-dir", type=Path, default=EVAL_DIR)
     report.add_argument("--llm", action="store_true", help="also run the LLM path when it is configured")
+    calibrate = commands.add_parser("calibrate", help="set the abstention thresholds from a gold set")
+    calibrate.add_argument("--gold", type=Path, default=DEFAULT_GOLD)
+    calibrate.add_argument("--embedder", default=None)
     return parser
+
+
+def command_calibrate(args) -> int:
+    from eval.calibrate import calibrate
+
+    result = calibrate(Config.from_env(), args.gold, embedder=args.embedder)
+    print(json.dumps(result, ensure_ascii=False, indent=2))
+    return 0
 
 
 def command_run(args) -> int:
@@ -77,7 +88,8 @@ def command_report(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"run": command_run, "score": command_score, "report": command_report}
+    handlers = {"run": command_run, "score": command_score, "report": command_report,
+                "calibrate": command_calibrate}
     try:
         return handlers[args.command](args)
     except (ValueError, FileNotFoundError) as exc:  # bad gold/results/config: message names the cause

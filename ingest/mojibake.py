@@ -21,7 +21,7 @@ itself: an ASCII byte is taken as a trail byte (`馭` = f1 53 is 今's trail f1 
   phase), or three when the annotated character after it went too (`卣?wù)` = 政 + 務). A wholly
   lost character is only restored when a pinyin hint names it: `??` with no hint stays as is.
 
-Example: 規模化應用 is d2 8e | c4 a3 | bb af | 91 aa | d3 c3; the damaged `規?;瘧?(yīng)用` is
+Example: 規模化應用 is d2 8e | c4 a3 | bb af | 91 aa | d3 c3; the damaged `規?;瘧?yīng)用` (004) is
 d2 8e | ?? | a3 bb (；) | af 91 (瘧) | ?? | d3 c3. Re-paired as ?? a3 | bb af | 91 ??, the unknown
 bytes are chosen so the result reads best: c4 a3 (模), 91 aa (應, which also reads yīng).
 

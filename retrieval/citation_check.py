@@ -6,6 +6,7 @@ the sentence:
            Chinese answers only, since English sentences share no characters with Chinese passages
   cosine   best cosine between the sentence and one sentence of the passage
   numbers  every number in the sentence appears in the passage
+A bare fragment (`25.31亿元。`) is checked together with the question it answers.
 Markers naming no given passage are removed. A sentence that no cited passage supports (or that
 cites none) is cited to the passage that supports it best, if one does; otherwise it is dropped.
 Each kept sentence cites, like an extractive answer, the passage sentence that supports it best.
@@ -50,6 +51,8 @@ _SENTENCE_END = re.compile(r"[。！？!?；;]+|\.(?=\s|$|[\[【［])|\n+|(?<=[\
 _MARKDOWN = re.compile(r"\*\*|__|^\s*(?:[-*•]|\d{1,2}[.)、])\s+", re.M)
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _THOUSANDS_COMMA = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
+_QUESTION_WORDS = re.compile(r"多少|什么|哪些|哪个|哪里|哪|几|吗|呢|是否|如何|怎么样?|怎样|何时|[？?]")
+FRAGMENT_CHARS = 10  # a claim this short (`25.31亿元。`) is checked as the statement it makes about the question
 _CHINESE_UNITS = {"万": 10_000, "亿": 100_000_000, "萬": 10_000, "億": 100_000_000}
 
 
@@ -182,16 +185,26 @@ def support(claim: str, claim_vector: np.ndarray, passage: SourcePassage, lang: 
     return Support(passage, passage.sentences[best], lexical, float(cosines.max()), numbers_ok)
 
 
+def as_statement(claim: str, question: str) -> str:
+    """What a claim asserts: itself, or for a bare fragment, the question it answers plus the
+    fragment (`2023年…工业总产值预计突破` + `25.31亿元`), so the passage must support both."""
+    content = re.sub(rf"[^{_HAN}A-Za-z0-9]", "", claim)
+    if len(content) >= FRAGMENT_CHARS or not question:
+        return claim
+    return _QUESTION_WORDS.sub("", question).strip() + " " + claim
+
+
 def check_answer(text: str, passages: list[SourcePassage], embed: Embed, lang: str,
-                 thresholds: Thresholds = DEFAULT_THRESHOLDS) -> CheckResult:
+                 thresholds: Thresholds = DEFAULT_THRESHOLDS, question: str = "") -> CheckResult:
     sentences = split_sentences(text)
     if not sentences or not passages:
         return CheckResult([CheckedSentence(claim, markers) for claim, markers in sentences])
-    vectors = embed([search_form(claim) for claim, _ in sentences])
+    statements = [as_statement(claim, question) for claim, _ in sentences]
+    vectors = embed([search_form(statement) for statement in statements])
     checked = []
-    for (claim, markers), vector in zip(sentences, vectors):
+    for (claim, markers), statement, vector in zip(sentences, statements, vectors):
         result = CheckedSentence(claim, markers)
-        supports = [s for p in passages if (s := support(claim, vector, p, lang)) is not None]
+        supports = [s for p in passages if (s := support(statement, vector, p, lang)) is not None]
         passing = sorted((s for s in supports if s.passes(thresholds, lang)), key=lambda s: s.strength, reverse=True)
         result.best = max(supports, key=lambda s: s.strength, default=None)
         cited = [s for s in passing if s.passage.n in markers]  # markers naming no passage fall away here

@@ -41,12 +41,21 @@ FOCUS_MAX_SHARE = 0.03  # a focus term appears in at most this share of chunks (
 FOCUS_MAX_CHUNKS = 6  # ... or in this many, for small collections
 
 
-def analyse_query(search_question: str, idf, doc_freq, n_chunks: int) -> QueryTerms:
+def analyse_query(search_question: str, idf, doc_freq, n_chunks: int, lang: str = "zh-Hans") -> QueryTerms:
     tokens = list(dict.fromkeys(tokenize(search_question)))
     weights = {t: idf(t) for t in tokens}
-    slot = quantity_slot(search_question)
-    if slot is not None:
-        slot.measure_in_corpus = slot.measure_in_corpus and doc_freq(slot.measure) > 0
+    if lang == "en":
+        slot = english_quantity_slot(search_question)
+    else:
+        slot = quantity_slot(search_question)
+        if slot is not None and slot.measure_in_corpus and not doc_freq(slot.measure):
+            # Chinese compounds are head-final: 常住人口 is a kind of 人口, 营业收入 of 收入. A measure
+            # the documents never use, not even its head, is the asker's paraphrase: not required.
+            head = slot.measure[-2:]
+            if len(slot.measure) >= 3 and doc_freq(head):
+                slot.measure = head
+            else:
+                slot.measure_in_corpus = False
     return QueryTerms(tokens, weights, quantities(search_question),
                       bool(_ASKS_QUANTITY.search(search_question)), bool(_ASKS_DATE.search(search_question)),
                       slot, focus_term(tokens, weights, doc_freq, n_chunks))
@@ -99,7 +108,7 @@ _UNIT = re.compile(r"^[万亿千百]?(?:[个家项栋座名元人辆片张支次
 
 @dataclass
 class QuantitySlot:
-    measure: str  # the thing measured, e.g. 投资, 产能, 面积
+    measure: str  # the thing measured, e.g. 投资, 产能, 面积 (alternatives separated by |)
     unit: str  # e.g. 亿元; "" when the question names none
     measure_in_corpus: bool = True  # a paraphrased measure the documents never use cannot be required
 
@@ -127,6 +136,31 @@ def quantity_slot(search_question: str) -> QuantitySlot | None:
     return None
 
 
+# English questions meet Chinese documents: the usual statistical measures, in the documents'
+# terms. A measure found here is required (the glossary term is the standard one, not a paraphrase).
+ENGLISH_MEASURES = {
+    "budget": "预算", "investment": "投资", "invested": "投资", "population": "人口", "residents": "人口|居民",
+    "employees": "员工|职工|从业人员", "staff": "员工|职工", "workers": "员工|职工|工人",
+    "revenue": "收入|营收|税收", "income": "收入", "tax": "税收|税", "gdp": "生产总值", "output": "产值|产量",
+    "value added": "增加值", "area": "面积", "size": "面积|规模", "capacity": "产能", "production": "产量|产能|产值",
+    "warehouses": "仓库|仓", "suppliers": "供应商", "enterprises": "企业", "companies": "企业|公司",
+    "projects": "项目", "villages": "村", "communities": "社区", "beds": "床位", "schools": "学校",
+    "talents": "人才", "patents": "专利", "emission": "排放|减排", "carbon": "碳", "funds": "资金",
+    "funding": "资金", "subsidy": "补贴|补助", "salary": "薪|工资", "price": "价格|价", "cost": "成本|费用|造价",
+    "jobs": "就业|岗位", "students": "学生", "visitors": "游客|人次", "passengers": "旅客|人次",
+}
+_ENGLISH_ASKS = re.compile(r"\bhow (many|much|large|big|long|far|high)\b|\bwhat (was|is|were|are) the\b.*"
+                           r"\b(budget|population|revenue|income|gdp|output|value|area|size|capacity|number|cost)\b", re.I)
+
+
+def english_quantity_slot(question: str) -> QuantitySlot | None:
+    lowered = question.lower()
+    if not _ENGLISH_ASKS.search(lowered):
+        return None
+    found = [zh for en, zh in ENGLISH_MEASURES.items() if re.search(rf"\b{en}", lowered)]
+    return QuantitySlot("|".join(found), "", True) if found else None
+
+
 def _is_content(token: str) -> bool:
     return token not in _FILLERS and bool(re.search(r"[\u4e00-\u9fff]", token))
 
@@ -139,8 +173,9 @@ def fills_quantity_slot(sentence_search_text: str, slot: QuantitySlot) -> bool:
     if not quantities(text):
         return False
     if slot.measure_in_corpus:
+        pattern = "|".join(re.escape(m) for m in slot.measure.split("|"))
         near = [text[max(0, m.start() - MEASURE_NUMBER_GAP):m.end() + MEASURE_NUMBER_GAP]
-                for m in re.finditer(re.escape(slot.measure), text)]
+                for m in re.finditer(pattern, text)]
         if not any(quantities(window) for window in near):
             return False
     return not slot.unit or slot.unit.lstrip("万亿千百") in text or slot.unit in text

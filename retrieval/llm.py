@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 PROMPTS_DIR = REPO_ROOT / "prompts"
 DEFAULT_MAX_TOKENS = 400  # the llama.cpp server honours only max_tokens in the body (docs/llm.md)
-ANSWER_PASSAGES = 4  # passages in the prompt: ~1,000 prompt tokens, the answer is in the top few
+ANSWER_PASSAGES = 3  # passages in the prompt (~800 prompt tokens): prompt evaluation dominates on a CPU
 PLACEHOLDER_API_KEY = "not-needed"  # local servers ignore the key, but the client insists on one
 SCRIPT_NAME = {"zh-Hans": "简体中文", "zh-Hant": "繁體中文", "en": "English"}
 
@@ -180,7 +180,7 @@ class LLMAnswerer:
             yield replace(extractive, notice=NOTICE_UNAVAILABLE[lang])
             return
         text = "".join(pieces)
-        result = self.check(qa, text, passages, lang)
+        result = self.check(qa, text, passages, lang, question)
         log.info("LLM answer in %.1f s, %d pieces; sentences kept %d, dropped %d",
                  time.perf_counter() - started, len(pieces), len(result.kept), len(result.dropped))
         if not result.kept:
@@ -191,9 +191,10 @@ class LLMAnswerer:
         yield replace(extractive, answer=answer_text, citations=citations, notice=notice)
 
     @staticmethod
-    def check(qa: "QA", text: str, passages: list[Passage], lang: str) -> CheckResult:
+    def check(qa: "QA", text: str, passages: list[Passage], lang: str, question: str) -> CheckResult:
         thresholds = THRESHOLDS.get(qa.index_info.get("embedder", ""), DEFAULT_THRESHOLDS)
-        return check_answer(text, source_passages(qa, passages), qa.embedder.embed_queries, lang, thresholds)
+        return check_answer(text, source_passages(qa, passages), qa.embedder.embed_queries, lang, thresholds,
+                            question)
 
 
 def source_passages(qa: "QA", passages: list[Passage]) -> list[SourcePassage]:

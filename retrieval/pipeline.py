@@ -7,7 +7,6 @@ Load checks the index (manifest, checksums) and that it was built with the confi
 """
 from __future__ import annotations
 
-import json
 import threading
 import time
 from functools import lru_cache
@@ -22,26 +21,16 @@ from ingest.normalize import detect_script, search_form
 from qa_types import Answer, Passage
 from retrieval.answer import ABSTAIN_TEXT, choose_sentences, compose, sentence_support
 from retrieval.embedders import Embedder, canonical_name, load_embedder
+from retrieval.calibration import load_thresholds
 from retrieval.followup import rewrite_followup
 from retrieval.search import HybridSearcher, as_passages
 from retrieval.vector_store import FAISS_FILE, SENTENCE_SPANS_FILE, SENTENCE_VECTORS_FILE, load_faiss
 
-CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
-DEFAULT_THRESHOLD = {"zh": 0.5, "en": 0.5}  # used only until `python -m eval calibrate` has run
 RELATED_PASSAGES = 3
 
 
 class EmbedderMismatchError(IndexUnusableError):
     pass
-
-
-def load_thresholds(embedder_name: str) -> dict[str, float]:
-    """Abstention thresholds per question language group, calibrated on the gold set."""
-    try:
-        data = json.loads(CALIBRATION_FILE.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return dict(DEFAULT_THRESHOLD)
-    return {**DEFAULT_THRESHOLD, **data.get(embedder_name, {}).get("thresholds", {})}
 
 
 class QA:

@@ -86,7 +86,7 @@ class HybridSearcher:
         return self._sentence_forms[row]
 
     def search(self, search_question: str, query_vector: np.ndarray, lang: str, k: int = 10) -> tuple[list[Candidate], QueryTerms]:
-        terms = analyse_query(search_question, self.idf, self.doc_freq, len(self.chunks))
+        terms = analyse_query(search_question, self.idf, self.doc_freq, len(self.chunks), lang)
         n = len(self.chunks)
         depth = min(CANDIDATES_PER_LIST, n)
         dense_scores, dense_ids = self.faiss_index.search(query_vector.reshape(1, -1).astype(np.float32), depth)

@@ -305,8 +305,10 @@ def test_sub_path_urls_carry_the_root_path(use_m3_index, qa, tmp_path):
 
 # ---------------------------------------------------------------- python app.py
 
-def run_app(settings: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "app.py", *args], cwd=REPO, capture_output=True, text=True, timeout=300,
+def run_app(tmp_path, settings: dict[str, str]) -> subprocess.CompletedProcess:
+    """`python app.py` expected to stop at start; its feedback database stays in tmp_path."""
+    settings = {"QA_FEEDBACK_DB": str(tmp_path / "feedback.sqlite3"), **settings}
+    return subprocess.run([sys.executable, "app.py"], cwd=REPO, capture_output=True, text=True, timeout=300,
                           env=env_without_qa_settings(**settings))
 
 
@@ -315,14 +317,14 @@ def test_damaged_index_exits_with_a_message_not_a_traceback(use_m3_index, tmp_pa
     shutil.copytree(use_m3_index.resolve(), damaged)
     with (damaged / "chunks.jsonl").open("a", encoding="utf-8") as fh:
         fh.write("tampered\n")
-    result = run_app({"QA_INDEX_DIR": str(damaged), "QA_EMBEDDER": "use-m3"})
+    result = run_app(tmp_path, {"QA_INDEX_DIR": str(damaged), "QA_EMBEDDER": "use-m3"})
     assert result.returncode == 2
     assert "error:" in result.stderr and "damaged" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
 
 
-def test_index_built_with_another_embedder_exits_with_a_message(use_m3_index):
-    result = run_app({"QA_INDEX_DIR": str(use_m3_index), "QA_EMBEDDER": "embeddinggemma"})
+def test_index_built_with_another_embedder_exits_with_a_message(use_m3_index, tmp_path):
+    result = run_app(tmp_path, {"QA_INDEX_DIR": str(use_m3_index), "QA_EMBEDDER": "embeddinggemma"})
     assert result.returncode == 2
     assert "use-m3" in result.stderr and "Traceback" not in result.stderr
 
@@ -333,7 +335,7 @@ def test_index_built_with_another_embedder_exits_with_a_message(use_m3_index):
     ({"QA_PORT": "http"}, "QA_PORT"),
 ])
 def test_bad_server_settings_exit_with_a_message(settings, message, tmp_path):
-    result = run_app({"QA_INDEX_DIR": str(tmp_path / "never-built"), **settings})
+    result = run_app(tmp_path, {"QA_INDEX_DIR": str(tmp_path / "never-built"), **settings})
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "never-built").exists(), "settings are checked before any index is built"
@@ -350,3 +352,12 @@ def test_first_start_builds_the_index_then_serves(launch_app, tmp_path):
         assert httpx.get(app.url + "/healthz").json()["documents"] == 5
     finally:
         app.stop()
+
+
+def test_unusable_feedback_database_exits_with_a_message(use_m3_index, tmp_path):
+    not_a_folder = tmp_path / "a-file"
+    not_a_folder.write_text("x")
+    result = run_app(tmp_path, {"QA_INDEX_DIR": str(use_m3_index), "QA_EMBEDDER": "use-m3",
+                                "QA_FEEDBACK_DB": str(not_a_folder / "feedback.sqlite3")})
+    assert result.returncode == 2
+    assert "feedback database" in result.stderr and "Traceback" not in result.stderr

@@ -309,6 +309,10 @@ def test_embedded_widget_answers_on_an_allowed_site(setup, context, recorder):
     assert CITED_WORDS in widget.locator(".bubble.assistant .answer").last.inner_text()
     assert "[1]" in widget.locator(".bubble.assistant .answer").last.inner_text()
     assert CITED_WORDS in widget.locator(".passage mark").first.inner_text()
+    panel = page.locator(f"#{EMBED_HOST_ID} .panel").bounding_box()
+    assert panel["width"] <= 380 and panel["height"] <= 600
+    assert frame.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth"), \
+        "the widget must fit its 380 px frame without sideways scrolling"
     screenshot(page, "widget-embedded.png")
 
     page.keyboard.press("Escape")  # pressed inside the widget; it asks the host page to close
