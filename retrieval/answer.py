@@ -19,6 +19,7 @@ from retrieval.search import Candidate, ScoredSentence
 ANSWER_PASSAGES = 3  # sentences are drawn from the top passages only
 MAX_SENTENCES = 3
 EXTRA_SENTENCE_RATIO = 0.92  # a further sentence must score this close to the best one
+COMPARE_RATIO = 0.7  # for a comparison, another document's best sentence may score this much lower
 NEW_COVERAGE_MIN = 0.15  # ... and add this much of the question's terms, or come from another document
 COSINE_WEIGHT = 0.55
 MISSING_QUANTITY_PENALTY = 0.12  # a how-many question (with no clear measure) answered without a number
@@ -60,10 +61,21 @@ def _sentence_score(sentence: ScoredSentence, candidate: Candidate, top_score: f
     return sentence_support(sentence, terms, lang) + PASSAGE_PRIOR * candidate.score / max(top_score, 1e-6)
 
 
+def same_sentence(a: Pick, b: Pick) -> bool:
+    return a.candidate.chunk.doc == b.candidate.chunk.doc and a.sentence.start == b.sentence.start
+
+
 def choose_sentences(candidates: list[Candidate], terms: QueryTerms, lang: str,
-                     documents_text: dict[str, str]) -> list[Pick]:
-    """Best sentence first, plus up to two that add missing terms or another document's view."""
+                     documents_text: dict[str, str], compare: bool = False) -> list[Pick]:
+    """Best sentence first, plus up to two that add missing terms or another document's view.
+    `compare`: the question compares documents, so the best sentence of a second document joins
+    when it comes close enough (COMPARE_RATIO) even from outside the top passages."""
     top = candidates[:ANSWER_PASSAGES]
+    if compare:
+        first_doc = candidates[0].chunk.doc if candidates else None
+        other = next((c for c in candidates[ANSWER_PASSAGES:] if c.chunk.doc != first_doc
+                      and all(t.chunk.doc == first_doc for t in top)), None)
+        top = top + ([other] if other else [])
     pool: list[Pick] = []
     for rank, cand in enumerate(top):
         for s in cand.sentences:
@@ -76,10 +88,11 @@ def choose_sentences(candidates: list[Candidate], terms: QueryTerms, lang: str,
     chosen = [pool[0]]
     covered = set(pool[0].sentence.tokens)
     for pick in pool[1:]:
-        if len(chosen) >= MAX_SENTENCES or pick.score < EXTRA_SENTENCE_RATIO * chosen[0].score:
-            break
-        if any(p.candidate.chunk.doc == pick.candidate.chunk.doc and
-               p.sentence.start == pick.sentence.start for p in chosen):
+        ratio = COMPARE_RATIO if compare and all(p.candidate.chunk.doc != pick.candidate.chunk.doc
+                                                 for p in chosen) else EXTRA_SENTENCE_RATIO
+        if len(chosen) >= MAX_SENTENCES or pick.score < ratio * chosen[0].score:
+            continue
+        if any(same_sentence(p, pick) for p in chosen):
             continue  # the same sentence through an overlapping chunk
         new_terms = sum(w for t, w in terms.weights.items() if t in pick.sentence.tokens and t not in covered)
         other_doc = all(p.candidate.chunk.doc != pick.candidate.chunk.doc for p in chosen)

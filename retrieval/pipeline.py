@@ -19,11 +19,12 @@ from config import Config
 from ingest.index_store import IndexUnusableError, read_index
 from ingest.normalize import detect_script, search_form
 from qa_types import Answer, Passage
-from retrieval.answer import ABSTAIN_TEXT, choose_sentences, compose, sentence_support
+from retrieval.answer import ABSTAIN_TEXT, Pick, choose_sentences, compose, same_sentence, sentence_support
+from retrieval.compound import asks_to_compare, split_compound
 from retrieval.embedders import Embedder, canonical_name, load_embedder
 from retrieval.calibration import load_thresholds
 from retrieval.followup import rewrite_followup
-from retrieval.search import HybridSearcher, as_passages
+from retrieval.search import HybridSearcher, as_passages, interleave
 from retrieval.vector_store import FAISS_FILE, SENTENCE_SPANS_FILE, SENTENCE_VECTORS_FILE, load_faiss
 
 RELATED_PASSAGES = 3
@@ -101,6 +102,23 @@ class QA:
             yield line
         yield answer
 
+    def _extract(self, question: str, lang: str, k: int) -> tuple[list[Passage], list[Pick], float]:
+        """Retrieved passages, answer sentences and their support; a question asking two things
+        is answered part by part, a comparison gets a sentence from a second document."""
+        parts = split_compound(question, lang)
+        rankings, picks, supports = [], [], []
+        for part in parts:
+            query = search_form(part)
+            candidates, terms = self.searcher.search(query, self._embed_query(query), lang, 10)
+            rankings.append(as_passages(candidates, 10))
+            threshold = self.thresholds["en" if lang == "en" else "zh"]
+            part_picks = [p for p in choose_sentences(candidates[:k], terms, lang, self.searcher.documents_text,
+                                                      compare=asks_to_compare(question))
+                          if sentence_support(p.sentence, terms, lang) >= threshold or len(parts) == 1]
+            picks.extend(p for p in part_picks if not any(same_sentence(p, q) for q in picks))
+            supports.append(max((sentence_support(p.sentence, terms, lang) for p in part_picks), default=0.0))
+        return interleave(rankings, 10), picks, max(supports)
+
     def ask(self, question: str, history: list[dict] | None = None, k: int | None = None,
             generate: bool = True) -> Answer:
         """`generate=False`: the extractive answer even when an LLM is configured (the LLM's
@@ -108,13 +126,9 @@ class QA:
         started = time.perf_counter()
         lang = detect_script(question)
         standalone = rewrite_followup(question, history or [], self.llm)
-        query = search_form(standalone)
-        candidates, terms = self.searcher.search(query, self._embed_query(query), lang, 10)
-        retrieved = as_passages(candidates, 10)
-        docs = self.searcher.documents_text
-        picks = choose_sentences(candidates[: (k or self.config.top_k)], terms, lang, docs)
+        retrieved, picks, support = self._extract(standalone, lang, k or self.config.top_k)
         threshold = self.thresholds["en" if lang == "en" else "zh"]
-        support = max((sentence_support(p.sentence, terms, lang) for p in picks), default=0.0)
+        docs = self.searcher.documents_text
         answer = Answer(question=question, answer="", abstained=True, lang=lang, retrieved=retrieved,
                         standalone_question=standalone if standalone != question else "")
         if not picks or support < threshold:

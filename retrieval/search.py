@@ -138,3 +138,17 @@ def as_passages(candidates: list[Candidate], k: int = 10) -> list[Passage]:
         best = max(c.sentences, key=lambda s: s.cosine + s.cover, default=None)
         passages.append(Passage(c.chunk, c.score, "reranked", (best.start, best.end) if best else None))
     return passages
+
+
+def interleave(rankings: list[list[Passage]], k: int) -> list[Passage]:
+    """Merge the rankings of a question's parts: first of each, then second of each, …"""
+    if len(rankings) == 1:
+        return rankings[0][:k]
+    merged: list[Passage] = []
+    seen: set[str] = set()
+    for rank in range(max(len(r) for r in rankings)):
+        for ranking in rankings:
+            if rank < len(ranking) and ranking[rank].chunk.id not in seen:
+                seen.add(ranking[rank].chunk.id)
+                merged.append(ranking[rank])
+    return merged[:k]

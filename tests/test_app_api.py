@@ -16,8 +16,10 @@ from fastapi.testclient import TestClient
 from app import create_app
 from config import Config
 from conftest import REPO, env_without_qa_settings
+from qa_types import Answer, Chunk, Passage
 from retrieval.pipeline import QA
 from server.feedback import FeedbackStore
+from server.render import answer_html, highlighted_passage_html
 
 ALLOWED_ORIGIN = "https://portal.example.gov.cn"
 OTHER_ORIGIN = "https://elsewhere.example.com"
@@ -283,6 +285,32 @@ def test_bad_feedback_gets_a_clear_4xx(client, payload, message):
     response = client.post("/api/feedback", json=payload)
     assert response.status_code == 422
     assert message in response.json()["error"]
+
+
+# ---------------------------------------------------------------- chat page HTML (server.render)
+
+def test_passage_html_marks_the_cited_sentence_and_escapes_the_rest():
+    passage = "第一句<b>。被引用的一句。最后"
+    html_text = highlighted_passage_html(passage, passage_start=100, start=107, end=114, quote="被引用的一句。")
+    assert html_text == "第一句&lt;b&gt;。<mark>被引用的一句。</mark>最后"
+
+
+def test_passage_html_finds_the_quote_when_offsets_do_not_fit():
+    html_text = highlighted_passage_html("甲。乙丙。", passage_start=0, start=40, end=44, quote="乙丙。")
+    assert html_text == "甲。<mark>乙丙。</mark>"
+    assert "<mark>" not in highlighted_passage_html("甲。", passage_start=0, start=40, end=44, quote="不在这里")
+
+
+def test_answer_html_escapes_documents_and_shows_notice_rewrite_and_related():
+    chunk = Chunk(id="c1", doc="d.txt", title="<script>x</script>标题", section="<script>x</script>标题 › 一、总则",
+                  text="正文 <img src=x onerror=alert(1)>", search_text="", start=0, end=10)
+    answer = Answer(question="q", answer="没有找到。", abstained=True, lang="zh-Hans",
+                    related=[Passage(chunk=chunk, score=0.3)], standalone_question="它<是>什么？",
+                    notice="LLM unavailable")
+    html_text = answer_html(answer)
+    assert "<script>" not in html_text and "<img" not in html_text
+    assert "&lt;script&gt;x&lt;/script&gt;标题" in html_text and "一、总则" in html_text
+    assert "相关段落" in html_text and "它&lt;是&gt;什么？" in html_text and "LLM unavailable" in html_text
 
 
 # ---------------------------------------------------------------- behind a proxy under /qa

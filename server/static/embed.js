@@ -30,7 +30,7 @@
       "  font: 600 15px/1.2 " + FONT + "; color: #fff; background: #1d4ed8;",
       "  border: 0; border-radius: 24px; box-shadow: 0 4px 14px rgba(0,0,0,.25); cursor: pointer; }",
       ".launcher:focus-visible, .close:focus-visible { outline: 3px solid #f59e0b; outline-offset: 2px; }",
-      ".panel { position: fixed; bottom: 76px; " + side + ": 20px; z-index: 2147483000;",
+      ".panel { position: fixed; bottom: 76px; " + side + ": 20px; z-index: 2147483000; box-sizing: border-box;",
       "  width: min(380px, calc(100vw - 24px)); height: min(600px, calc(100vh - 96px));",
       "  background: #fff; border: 1px solid #d0d7de; border-radius: 12px; overflow: hidden;",
       "  box-shadow: 0 8px 30px rgba(0,0,0,.3); }",
