@@ -38,6 +38,7 @@ class Config:
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> "Config":
         env = os.environ if environ is None else environ
+        overrides = {k: v for k, v in overrides.items() if v is not None}  # None = "not given": env applies
         known = {f"QA_{f.name.upper()}": f for f in fields(cls)}
         unknown = sorted(k for k in env if k.startswith("QA_") and k not in known)
         if unknown:
@@ -47,7 +48,7 @@ class Config:
         for key, f in known.items():
             if key in env and f.name not in overrides:
                 values[f.name] = _parse(key, env[key], f.type)
-        values.update({k: v for k, v in overrides.items() if v is not None})
+        values.update(overrides)
         return cls(**values)
 
     def __repr__(self) -> str:  # keep the API key out of logs

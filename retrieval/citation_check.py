@@ -48,8 +48,11 @@ _LEADING_MARKERS = re.compile(rf"^\s*(?:{_MARKER.pattern}\s*)+")
 # A sentence ends at 。！？; at a period before a space or marker; at a line break; or right after
 # a marker that more text follows (`…万辆[1]，预计…[2]。` holds two claims).
 _SENTENCE_END = re.compile(r"[。！？!?；;]+|\.(?=\s|$|[\[【［])|\n+|(?<=[\]】］])(?!\s*[\[【［。！？!?；;.]|\s*$)")
-_MARKDOWN = re.compile(r"\*\*|__|^\s*(?:[-*•]|\d{1,2}[.)、])\s+", re.M)
+# Markdown emphasis, list bullets and unfilled placeholders such as `[n]` carry no claim.
+_NOISE = re.compile(r"\*\*|__|^\s*(?:[-*•]|\d{1,2}[.)、])\s+|[\[【［]\s*(?:n|N|编号|x)\s*[\]】］]", re.M)
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_YEAR = re.compile(r"(?<!\d)(?:19|20)\d{2}(?!\d)")
+_CLAUSE_END = re.compile(r"[，,。；;！？!?\n]")
 _THOUSANDS_COMMA = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
 _QUESTION_WORDS = re.compile(r"多少|什么|哪些|哪个|哪里|哪|几|吗|呢|是否|如何|怎么样?|怎样|何时|[？?]")
 FRAGMENT_CHARS = 10  # a claim this short (`25.31亿元。`) is checked as the statement it makes about the question
@@ -142,10 +145,22 @@ def numbers_in(text: str) -> set[str]:
     return found
 
 
+def quantities_match_years(claim: str, passage_text: str) -> bool:
+    """A quantity the claim dates (`2023年…158亿元`) must appear in a clause of the passage that
+    gives no other year: `2021年全镇完成固投158亿元` does not support it."""
+    claim_years = set(_YEAR.findall(claim))
+    quantities = numbers_in(_YEAR.sub(" ", claim))
+    if not claim_years or not quantities:
+        return True
+    clauses = [(numbers_in(c), set(_YEAR.findall(c))) for c in _CLAUSE_END.split(passage_text)]
+    return all(any(q in numbers and (not years or years & claim_years) for numbers, years in clauses)
+               for q in quantities)
+
+
 def split_sentences(text: str) -> list[tuple[str, list[int]]]:
     """(sentence without markers, its [n] markers). Markers right after a sentence's end
     (`…万辆。[1]`) belong to that sentence."""
-    text = _MARKDOWN.sub("", text)
+    text = _NOISE.sub("", text)
     pieces, start = [], 0
     for end in _SENTENCE_END.finditer(text):
         pieces.append(text[start:end.end()])
@@ -157,7 +172,7 @@ def split_sentences(text: str) -> list[tuple[str, list[int]]]:
         if leading and sentences:
             sentences[-1][1].extend(_markers(leading.group()))
             piece = piece[leading.end():]
-        claim = re.sub(r"\s+([.,;!?])", r"\1", _MARKER.sub("", piece)).strip().lstrip("，,、；;：: ")
+        claim = re.sub(r"\s+([.,;!?。，；！？])", r"\1", _MARKER.sub("", piece)).strip().lstrip("，,、；;：: ")
         if re.search(rf"[{_HAN}A-Za-z0-9]", claim):
             sentences.append((claim, _markers(piece)))
     return sentences
@@ -181,7 +196,7 @@ def support(claim: str, claim_vector: np.ndarray, passage: SourcePassage, lang: 
     else:  # the sentence that shares most with the claim, by meaning and by wording
         overlap = [len(claim_bigrams & bigrams(s.text)) / max(len(claim_bigrams), 1) for s in passage.sentences]
         best = int(np.argmax(cosines + np.asarray(overlap)))
-    numbers_ok = numbers_in(claim) <= passage.numbers
+    numbers_ok = numbers_in(claim) <= passage.numbers and quantities_match_years(claim, passage.chunk.text)
     return Support(passage, passage.sentences[best], lexical, float(cosines.max()), numbers_ok)
 
 

@@ -1,0 +1,33 @@
+"""The one configuration object: env vars with defaults, errors that name the variable."""
+from pathlib import Path
+
+import pytest
+
+from config import Config
+
+
+def test_defaults_and_env_values():
+    config = Config.from_env({"QA_EMBEDDER": "use-m3", "QA_PORT": "8000", "QA_ALLOWED_ORIGINS": "https://a.gov.cn/, https://b.gov.cn"})
+    assert config.embedder == "use-m3" and config.port == 8000
+    assert config.allowed_origins == ("https://a.gov.cn", "https://b.gov.cn")
+    assert Config.from_env({}).embedder == "embeddinggemma"
+
+
+def test_none_override_keeps_the_environment_value():
+    # `python -m ingest` passes its unset flags as None: QA_* must still apply.
+    config = Config.from_env({"QA_INDEX_DIR": "/tmp/x"}, index_dir=None, embedder=None)
+    assert config.index_dir == Path("/tmp/x")
+    assert Config.from_env({"QA_INDEX_DIR": "/tmp/x"}, index_dir=Path("/tmp/y")).index_dir == Path("/tmp/y")
+
+
+def test_unknown_variable_and_bad_value_are_named():
+    with pytest.raises(ValueError, match="QA_EMBEDER"):
+        Config.from_env({"QA_EMBEDER": "use-m3"})
+    with pytest.raises(ValueError, match="QA_PORT"):
+        Config.from_env({"QA_PORT": "eighty"})
+    with pytest.raises(ValueError, match="QA_LLM_TIMEOUT"):
+        Config.from_env({"QA_LLM_TIMEOUT": "-1"})
+
+
+def test_api_key_not_in_repr():
+    assert "sk-secret" not in repr(Config.from_env({"QA_LLM_API_KEY": "sk-secret"}))
