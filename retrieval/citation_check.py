@@ -5,7 +5,7 @@ the sentence:
   lexical  share of the sentence's character bigrams (simplified form) found in the passage;
            Chinese answers only, since English sentences share no characters with Chinese passages
   cosine   best cosine between the sentence and one sentence of the passage
-  numbers  every number in the sentence appears in the passage
+  numbers  every number in the sentence appears in the passage, beside the same words and year
 A bare fragment (`25.31亿元。`) is checked together with the question it answers.
 Markers naming no given passage are removed. A sentence that no cited passage supports (or that
 cites none) is cited to the passage that supports it best, if one does; otherwise it is dropped.
@@ -55,6 +55,7 @@ _YEAR = re.compile(r"(?<!\d)(?:19|20)\d{2}(?!\d)")
 _CLAUSE_END = re.compile(r"[，,。；;！？!?\n]")
 _THOUSANDS_COMMA = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
 _QUESTION_WORDS = re.compile(r"多少|什么|哪些|哪个|哪里|哪|几|吗|呢|是否|如何|怎么样?|怎样|何时|[？?]")
+NUMBER_CONTEXT_MIN = 0.3  # share of a claim clause's wording found around its number in the passage
 FRAGMENT_CHARS = 10  # a claim this short (`25.31亿元。`) is checked as the statement it makes about the question
 _CHINESE_UNITS = {"万": 10_000, "亿": 100_000_000, "萬": 10_000, "億": 100_000_000}
 
@@ -77,9 +78,6 @@ class SourcePassage:
     def bigrams(self) -> set[str]:
         return bigrams(self.chunk.text)
 
-    @cached_property
-    def numbers(self) -> set[str]:
-        return numbers_in(self.chunk.text)
 
 
 @dataclass
@@ -145,16 +143,34 @@ def numbers_in(text: str) -> set[str]:
     return found
 
 
-def quantities_match_years(claim: str, passage_text: str) -> bool:
-    """A quantity the claim dates (`2023年…158亿元`) must appear in a clause of the passage that
-    gives no other year: `2021年全镇完成固投158亿元` does not support it."""
+def quantities_supported(claim: str, passage_text: str, lang: str) -> bool:
+    """Every number of the claim appears in the passage, and in the right place: in a clause that
+    (with the clause before it) shares wording with the claim's clause around the number, and that
+    gives no other year. So `2023年…固投任务158亿元` fails on `2021年全镇完成固投158亿元`, and
+    `…工业总产值…25.31亿元` fails where 25.31亿元 is the tax revenue."""
+    claim = _THOUSANDS_COMMA.sub("", fold_width(claim))  # `720,000` is one number, not two clauses
     claim_years = set(_YEAR.findall(claim))
-    quantities = numbers_in(_YEAR.sub(" ", claim))
-    if not claim_years or not quantities:
-        return True
-    clauses = [(numbers_in(c), set(_YEAR.findall(c))) for c in _CLAUSE_END.split(passage_text)]
-    return all(any(q in numbers and (not years or years & claim_years) for numbers, years in clauses)
-               for q in quantities)
+    passage_numbers = numbers_in(passage_text)
+    clauses = _CLAUSE_END.split(passage_text)
+    contexts = [(numbers_in(clause), set(_YEAR.findall(clause)), _word_bigrams(before + clause))
+                for before, clause in zip([""] + clauses, clauses)]
+    for claim_clause in _CLAUSE_END.split(claim):
+        words = _word_bigrams(claim_clause)
+        for number in numbers_in(claim_clause):
+            if number in claim_years:  # a year need only be in the passage: it often heads a paragraph
+                if number not in passage_numbers:
+                    return False
+                continue
+            if not any(number in numbers
+                       and not (claim_years and years and not years & claim_years)
+                       and (lang == "en" or not words or len(words & context) / len(words) >= NUMBER_CONTEXT_MIN)
+                       for numbers, years, context in contexts):
+                return False
+    return True
+
+
+def _word_bigrams(text: str) -> set[str]:
+    return {b for b in bigrams(text) if not re.search(r"\d", b)}
 
 
 def split_sentences(text: str) -> list[tuple[str, list[int]]]:
@@ -196,7 +212,7 @@ def support(claim: str, claim_vector: np.ndarray, passage: SourcePassage, lang: 
     else:  # the sentence that shares most with the claim, by meaning and by wording
         overlap = [len(claim_bigrams & bigrams(s.text)) / max(len(claim_bigrams), 1) for s in passage.sentences]
         best = int(np.argmax(cosines + np.asarray(overlap)))
-    numbers_ok = numbers_in(claim) <= passage.numbers and quantities_match_years(claim, passage.chunk.text)
+    numbers_ok = quantities_supported(claim, passage.chunk.text, lang)
     return Support(passage, passage.sentences[best], lexical, float(cosines.max()), numbers_ok)
 
 

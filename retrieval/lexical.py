@@ -31,8 +31,8 @@ def tokenize(search_text: str) -> list[str]:
 class LexicalIndex:
     def __init__(self, search_texts: list[str]) -> None:
         self.size = len(search_texts)
-        self.search_texts = [t.lower() for t in search_texts]
         self.doc_tokens = [tokenize(t) for t in search_texts]
+        self.search_texts = [t.lower() for t in search_texts]
         self.bm25 = bm25s.BM25()
         self.bm25.index([toks or ["\u0000"] for toks in self.doc_tokens], show_progress=False)
 
@@ -43,7 +43,9 @@ class LexicalIndex:
         return np.asarray(self.bm25.get_scores(query_tokens), dtype=np.float32)
 
     def doc_freq(self, token: str) -> int:
-        """Number of chunks containing the token (a substring match, so 投资 counts in 总投资)."""
+        """Number of chunks containing the token as a substring (投资 counts in 总投资, 华海 in
+        华海清科, whatever jieba made of them). A linear scan: callers cache it per token."""
+        token = token.lower()
         return sum(1 for text in self.search_texts if token in text)
 
     def idf(self, token: str) -> float:
