@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from decimal import Decimal
 from functools import cached_property
 from typing import Callable
 
@@ -57,7 +58,8 @@ _THOUSANDS_COMMA = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
 _QUESTION_WORDS = re.compile(r"多少|什么|哪些|哪个|哪里|哪|几|吗|呢|是否|如何|怎么样?|怎样|何时|[？?]")
 NUMBER_CONTEXT_MIN = 0.3  # share of a claim clause's wording found around its number in the passage
 FRAGMENT_CHARS = 10  # a claim this short (`25.31亿元。`) is checked as the statement it makes about the question
-_CHINESE_UNITS = {"万": 10_000, "亿": 100_000_000, "萬": 10_000, "億": 100_000_000}
+_UNIT = re.compile(r"\s*(万|萬|亿|億|million\b|billion\b)", re.I)
+_UNIT_VALUE = {"万": 10**4, "萬": 10**4, "亿": 10**8, "億": 10**8, "million": 10**6, "billion": 10**9}
 
 
 @dataclass(frozen=True)
@@ -131,16 +133,23 @@ def bigrams(text: str) -> set[str]:
     return {chars[i:i + 2] for i in range(len(chars) - 1)}
 
 
-def numbers_in(text: str) -> set[str]:
-    """The numbers written in a text; `72万` also counts as 720000 (English answers convert units)."""
-    found = set()
-    for match in _NUMBER.finditer(_THOUSANDS_COMMA.sub("", fold_width(text))):
-        found.add(match.group())
-        unit = _CHINESE_UNITS.get(match.string[match.end():match.end() + 1])
+def number_forms(text: str) -> list[tuple[str, ...]]:
+    """Each number in a text with its unit-free form, so a translated unit still matches:
+    `72万` -> ("72", "720000"), `2.438 billion` -> ("2.438", "2438000000")."""
+    folded = _THOUSANDS_COMMA.sub("", fold_width(text))
+    forms = []
+    for match in _NUMBER.finditer(folded):
+        unit = _UNIT.match(folded, match.end())
         if unit:
-            value = float(match.group()) * unit
-            found.add(f"{value:.0f}" if value.is_integer() else f"{value:g}")
-    return found
+            value = Decimal(match.group()) * _UNIT_VALUE[unit.group(1).lower()]
+            forms.append((match.group(), format(value.normalize(), "f")))
+        else:
+            forms.append((match.group(),))
+    return forms
+
+
+def numbers_in(text: str) -> set[str]:
+    return {form for forms in number_forms(text) for form in forms}
 
 
 def quantities_supported(claim: str, passage_text: str, lang: str) -> bool:
@@ -151,22 +160,47 @@ def quantities_supported(claim: str, passage_text: str, lang: str) -> bool:
     claim = _THOUSANDS_COMMA.sub("", fold_width(claim))  # `720,000` is one number, not two clauses
     claim_years = set(_YEAR.findall(claim))
     passage_numbers = numbers_in(passage_text)
-    clauses = _CLAUSE_END.split(passage_text)
-    contexts = [(numbers_in(clause), set(_YEAR.findall(clause)), _word_bigrams(before + clause))
-                for before, clause in zip([""] + clauses, clauses)]
+    pieces = _CLAUSE_END.split(passage_text)
+    clauses = [_Clause.parse(clause, before) for before, clause in zip([""] + pieces, pieces)]
     for claim_clause in _CLAUSE_END.split(claim):
         words = _word_bigrams(claim_clause)
-        for number in numbers_in(claim_clause):
-            if number in claim_years:  # a year need only be in the passage: it often heads a paragraph
-                if number not in passage_numbers:
+        for forms in number_forms(claim_clause):
+            if forms[0] in claim_years:  # a year need only be in the passage: it often heads a paragraph
+                if forms[0] not in passage_numbers:
                     return False
-                continue
-            if not any(number in numbers
-                       and not (claim_years and years and not years & claim_years)
-                       and (lang == "en" or not words or len(words & context) / len(words) >= NUMBER_CONTEXT_MIN)
-                       for numbers, years, context in contexts):
+            elif not any(clause.holds(forms, claim_years, words, lang) for clause in clauses):
                 return False
     return True
+
+
+@dataclass
+class _Clause:
+    """A clause of a passage: the years each of its numbers goes with, and its wording (with the
+    clause before it, which often names what the number counts)."""
+    years_of: dict[str, set[str]]  # every form of every number -> years
+    words: set[str]
+
+    @classmethod
+    def parse(cls, clause: str, before: str) -> "_Clause":
+        folded = _THOUSANDS_COMMA.sub("", fold_width(clause))
+        years = _YEAR.findall(folded)
+        numbers = number_forms(folded)
+        years_of = {form: set(years) for forms in numbers for form in forms}
+        values = [forms for forms in numbers if forms[0] not in years]
+        if "分别" in folded and len(years) > 1 and len(values) == len(years):
+            # `2020年、2021年、2022年全镇税收分别为18.99亿元、19.14亿元、24.38亿元`: pairs in order
+            years_of.update({form: {year} for forms, year in zip(values, years) for form in forms})
+        return cls(years_of, _word_bigrams(before + clause))
+
+    def holds(self, forms: tuple[str, ...], claim_years: set[str], claim_words: set[str], lang: str) -> bool:
+        number = next((form for form in forms if form in self.years_of), None)
+        if number is None:
+            return False
+        years = self.years_of[number]
+        if claim_years and years and not years & claim_years:
+            return False
+        shared = len(claim_words & self.words) / len(claim_words) if claim_words else 1.0
+        return lang == "en" or shared >= NUMBER_CONTEXT_MIN
 
 
 def _word_bigrams(text: str) -> set[str]:

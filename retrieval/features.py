@@ -31,6 +31,14 @@ class QueryTerms:
         return sum(self.weights.values()) or 1.0
 
 
+_YEAR = re.compile(r"^(?:1[89]|20)\d\d$")
+
+
+def question_numbers(text: str) -> list[str]:
+    """Quantities a question mentions, years left out: `in 2022` says when, not how much."""
+    return [n for n in quantities(text) if not _YEAR.match(n)]
+
+
 def quantities(text: str) -> list[str]:
     """Numbers in `text` that are not parts of dates."""
     dates = {m.span() for m in _DATE_NUMBER.finditer(text)}
@@ -56,7 +64,7 @@ def analyse_query(search_question: str, idf, doc_freq, n_chunks: int, lang: str 
                 slot.measure = head
             else:
                 slot.measure_in_corpus = False
-    return QueryTerms(tokens, weights, quantities(search_question),
+    return QueryTerms(tokens, weights, question_numbers(search_question),
                       bool(_ASKS_QUANTITY.search(search_question)), bool(_ASKS_DATE.search(search_question)),
                       slot, focus_term(tokens, weights, doc_freq, n_chunks))
 

@@ -34,12 +34,14 @@ _TIME_PREFIX = re.compile(r"^(?:(?:19|20)\d{2}年(?:\d{1,2}(?:-\d{1,2})?月)?(?:
 # Longest first, so 年产能 wins over 产能.
 _METRICS = sorted("""产值 总产值 年产值 工业总产值 税收 产能 年产能 营收 营业收入 收入 利润 面积 总面积 占地面积 建筑面积
     投资 总投资 投资额 人口 常住人口 目标 增速 增长率 占比 比重 规模 产量 年产量 户数 就业 地区生产总值 GDP 组建率
-    覆盖率 数量""".split(), key=len, reverse=True)
+    覆盖率 数量 占地""".split(), key=len, reverse=True)
 _METRIC = re.compile("|".join(map(re.escape, _METRICS)))
 _PLACE_SUFFIX = re.compile(rf"[{_HAN}]{{1,5}}?(?:街道|片区|园区|新城|开发区|经开区|镇|乡|村|县|区|市|省)$")
 # Where the subject of a question ends: a verb-like cue, a metric, a time word or the question words.
 _SUBJECT_END = re.compile(r"的|是|有(?!限)|在|被|以(?!上|下|来|及)|为|将|已|预计|完成|新增|现辖|组建|重点|留住|累计|共|"
                           r"目前|现在|去年|今年|明年|多少|什么|哪|几|如何|怎样|怎么|何时|" + _METRIC.pattern)
+# `行动计划中…`: the document the question is about, not its subject (`萌蒂(中国)…` is not cut).
+_IN_DOCUMENT = re.compile(r"^.*?(?:计划|规划|方案|文件|报告|通知|意见|总结|纲要|[》”」])中(.{2,})$")
 # The question phrase of a Chinese question, removed to get its stem (`…完成工业总产值`).
 _QUESTION_PHRASE = re.compile(r"(?:是|有|为|约|达到?)?(?:多少|几)[个家名项处栋座万亿元人次所条片辆台]?|(?:是|有)?(?:什么|哪些|哪个|哪)|"
                               r"如何|怎样|怎么样?|吗|呢")
@@ -58,17 +60,22 @@ _EN_AFTER_VERB = re.compile(r"\b(?:did|does|do|has|have|is|was|will|can)\s+$")
 _EN_YEAR = re.compile(r"\b(?:19|20)\d{2}\b")
 
 
-def previous_user_question(history: list[dict]) -> str:
-    for turn in reversed(history or []):
-        if isinstance(turn, dict) and turn.get("role") == "user" and isinstance(turn.get("content"), str):
-            if turn["content"].strip():
-                return turn["content"].strip()
-    return ""
+def previous_question(history: list[dict]) -> str:
+    """The last user question of the conversation, itself made standalone by the rules (so a
+    follow-up to a follow-up still finds its subject)."""
+    standalone = ""
+    for turn in history or []:
+        content = turn.get("content") if isinstance(turn, dict) and turn.get("role") == "user" else None
+        if isinstance(content, str) and content.strip():
+            question = content.strip()
+            standalone = rewrite_by_rules(question, standalone) if standalone and is_followup(question, standalone) \
+                else question
+    return standalone
 
 
 def rewrite_followup(question: str, history: list[dict], llm=None) -> str:
     """The question made standalone using the previous user question; unchanged if it stands alone."""
-    previous = previous_user_question(history)
+    previous = previous_question(history)
     if not previous or not is_followup(question, previous):
         return question
     if llm is not None:
@@ -129,10 +136,8 @@ def subject_of(previous: str) -> str:
     end = _SUBJECT_END.search(rest)
     subject = rest[:end.start()] if end else rest
     subject = re.sub(r"[？?。，,\s]+$", "", subject)
-    context_end = subject.rfind("中", 2, len(subject) - 2)
-    if context_end > 0:  # `行动计划中漷县` -> `漷县` (but `中芯京城项目` stays whole)
-        subject = subject[context_end + 1:]
-    return subject
+    in_document = _IN_DOCUMENT.match(subject)
+    return in_document.group(1) if in_document else subject  # `行动计划中漷县` -> `漷县`
 
 
 def _stem(previous: str) -> str:

@@ -55,7 +55,12 @@ class HybridSearcher:
         self.chunks = chunks
         self.chunk_vectors = chunk_vectors
         self.faiss_index = faiss_index
-        self.lexical = LexicalIndex([c.search_text for c in chunks])
+        # The nearest heading names what a passage is about (`（二）发展原则`), often in the very
+        # words of a question; the document title is true of every passage of the document, so a
+        # question naming the document (`行动计划的…`) does not favour the one passage that repeats
+        # the title (a notice's preamble). The lexical side indexes both with the text.
+        self.lexical = LexicalIndex([f"{search_form(c.title)}\n{search_form(section_leaf(c.section))}\n{c.search_text}"
+                                     for c in chunks])
         self.doc_token_sets = [set(t) for t in self.lexical.doc_tokens]
         self.sentence_vectors = sentence_vectors
         self.sentences_of: dict[int, list[int]] = {}
@@ -130,6 +135,10 @@ class HybridSearcher:
             score += NUMBER_WEIGHT * (features["number"] - 0.5)
         score += RRF_TIEBREAK * fused_norm
         return Candidate(i, chunk, float(score), features, sentences)
+
+
+def section_leaf(section: str) -> str:
+    return section.rsplit(" › ", 1)[-1]
 
 
 def as_passages(candidates: list[Candidate], k: int = 10) -> list[Passage]:

@@ -25,8 +25,9 @@ HNSW_ABOVE = 50_000  # chunks: above this an HNSW graph replaces the exact flat 
 
 def embedding_text(chunk: Chunk) -> str:
     """What the embedder sees: the nearest heading gives a passage its topic (the user sees text)."""
-    leaf = chunk.section.rsplit(" › ", 1)[-1]
-    return f"{leaf}\n{chunk.search_text}"
+    from retrieval.search import section_leaf
+
+    return f"{section_leaf(chunk.section)}\n{chunk.search_text}"
 
 
 class EmbeddingCache:

@@ -88,18 +88,25 @@ def llm_server(tmp_path_factory) -> Iterator[str]:
         yield base_url
 
 
-@pytest.fixture(scope="session")
-def light_index(tmp_path_factory) -> Path:
-    """An index of the seed documents built with the light embedder (use-m3, ~10 s)."""
-    index_dir = tmp_path_factory.mktemp("index_use_m3")
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("QA_")},
-           "QA_EMBEDDER": "use-m3", "QA_INDEX_DIR": str(index_dir)}
+def build_index(index_dir: Path, seeds_dir: Path | None = None) -> Path:
+    """`python -m ingest` with the light embedder (use-m3, ~10 s) into `index_dir`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
+    env.update(QA_EMBEDDER="use-m3", QA_INDEX_DIR=str(index_dir))
+    if seeds_dir is not None:
+        env["QA_SEEDS_DIR"] = str(seeds_dir)
     done = subprocess.run([sys.executable, "-m", "ingest"], cwd=REPO_ROOT, env=env, capture_output=True, text=True)
     if done.returncode != 0:
         pytest.fail(f"building the use-m3 index failed:\n{done.stderr[-2000:]}")
     return index_dir
 
 
-def llm_config(index_dir: Path, base_url: str, timeout: float = 60.0) -> Config:
+@pytest.fixture(scope="session")
+def light_index(tmp_path_factory) -> Path:
+    """An index of the seed documents built with the light embedder."""
+    return build_index(tmp_path_factory.mktemp("index_use_m3") / "index")
+
+
+def llm_config(base_url: str, index_dir: Path | None = None, timeout: float = 120.0, api_key: str = "") -> Config:
+    """Settings for the test server; the timeout is generous because other jobs may share the CPU."""
     return Config.from_env({}, index_dir=index_dir, embedder="use-m3", llm_base_url=base_url,
-                           llm_model=MODEL_NAME, llm_timeout=timeout)
+                           llm_model=MODEL_NAME, llm_timeout=timeout, llm_api_key=api_key)

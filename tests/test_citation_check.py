@@ -14,7 +14,7 @@ import pytest
 from ingest.normalize import search_form
 from qa_types import Chunk
 from retrieval.citation_check import (DEFAULT_THRESHOLDS, SourcePassage, SourceSentence, as_statement, check_answer,
-                                      compose, numbers_in, quantities_supported, split_sentences)
+                                      compose, number_forms, numbers_in, quantities_supported, split_sentences)
 
 DIM = 256
 
@@ -77,6 +77,7 @@ def test_english_sentences_split_at_periods_but_not_inside_numbers():
 
 def test_numbers_are_normalised_and_wan_counts_as_ten_thousand():
     assert {"72", "720000", "1200"} <= numbers_in("接近72万平方米，1,200人")
+    assert number_forms("24.38亿元, 2.438 billion yuan") == [("24.38", "2438000000"), ("2.438", "2438000000")]
 
 
 # ---------------------------------------------------------------- support
@@ -122,6 +123,14 @@ def test_a_quantity_placed_in_the_wrong_year_is_dropped(passages):
     assert not check("2023年全镇固投任务是158亿元。[3]", passages).kept
     assert not quantities_supported("2023年全镇固投任务是158亿元", INVEST, "zh-Hans")
     assert quantities_supported("2023年全镇固投任务是212.02亿元", INVEST, "zh-Hans")
+
+
+def test_a_value_from_a_respectively_list_must_belong_to_the_claimed_year(passages):
+    assert check("2022年全镇税收为24.38亿元。[2]", passages).kept
+    assert not check("2022年全镇税收为18.99亿元。[2]", passages).kept  # 18.99 is 2020's
+    assert not quantities_supported("Majuqiao's total tax revenue in 2022 was 18.99亿元.", TAX, "en")
+    assert quantities_supported("Majuqiao's total tax revenue in 2022 was 2.438 billion yuan (24.38亿元).", TAX, "en")
+    assert not quantities_supported("Majuqiao's total tax revenue in 2022 was 1.899 billion yuan.", TAX, "en")
 
 
 def test_a_bare_fragment_is_checked_as_the_answer_to_the_question(passages):
