@@ -9,6 +9,7 @@ date. The answer abstains when the best support is under a threshold calibrated 
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from ingest.normalize import detect_script, to_simplified, to_traditional
@@ -19,6 +20,8 @@ from retrieval.search import Candidate, ScoredSentence
 ANSWER_PASSAGES = 3  # sentences are drawn from the top passages only
 MAX_SENTENCES = 3
 EXTRA_SENTENCE_RATIO = 0.92  # a further sentence must score this close to the best one
+ADJACENT_RATIO = 0.5  # the sentence right next to a chosen one continues its thought (A；B。)
+EXTRA_COSINE_RATIO = 0.9  # a further sentence must be about the question nearly as much as the best
 COMPARE_RATIO = 0.7  # for a comparison, another document's best sentence may score this much lower
 NEW_COVERAGE_MIN = 0.15  # ... and add this much of the question's terms, or come from another document
 COSINE_WEIGHT = 0.55
@@ -88,19 +91,55 @@ def choose_sentences(candidates: list[Candidate], terms: QueryTerms, lang: str,
     chosen = [pool[0]]
     covered = set(pool[0].sentence.tokens)
     for pick in pool[1:]:
-        ratio = COMPARE_RATIO if compare and all(p.candidate.chunk.doc != pick.candidate.chunk.doc
-                                                 for p in chosen) else EXTRA_SENTENCE_RATIO
-        if len(chosen) >= MAX_SENTENCES or pick.score < ratio * chosen[0].score:
-            continue
+        if len(chosen) >= MAX_SENTENCES:
+            break
         if any(same_sentence(p, pick) for p in chosen):
             continue  # the same sentence through an overlapping chunk
-        new_terms = sum(w for t, w in terms.weights.items() if t in pick.sentence.tokens and t not in covered)
         other_doc = all(p.candidate.chunk.doc != pick.candidate.chunk.doc for p in chosen)
+        adjacent = any(_adjacent(p, pick) for p in chosen)
+        if compare and other_doc:
+            ratio = COMPARE_RATIO
+        elif adjacent:
+            ratio = ADJACENT_RATIO
+        else:
+            ratio = EXTRA_SENTENCE_RATIO
+        if pick.score < ratio * chosen[0].score:
+            continue
+        if not (compare and other_doc) and not adjacent \
+                and pick.sentence.cosine < EXTRA_COSINE_RATIO * chosen[0].sentence.cosine:
+            continue  # it shares words with the question but is about something else
+        new_terms = sum(w for t, w in terms.weights.items() if t in pick.sentence.tokens and t not in covered)
         if new_terms / terms.total_weight >= NEW_COVERAGE_MIN or other_doc:
             chosen.append(pick)
             covered |= pick.sentence.tokens
+    context = _context_sentence(chosen[0])
+    if context is not None and not any(same_sentence(p, context) for p in chosen):
+        chosen.append(context)
     chosen.sort(key=lambda p: (p.rank, p.sentence.start))
     return chosen
+
+
+def _adjacent(a: Pick, b: Pick) -> bool:
+    """Neighbouring sentences of one document (`研发投入增长19.6%；` + `发明专利授权增长23.2%。`)."""
+    if a.candidate.chunk.doc != b.candidate.chunk.doc:
+        return False
+    gap = b.sentence.start - a.sentence.end if b.sentence.start >= a.sentence.end else a.sentence.start - b.sentence.end
+    return 0 <= gap <= 2
+
+
+_LEANS_BACK = re.compile(r"^[“\"「『]|^(这些|这种|这个|这家|这|该|其|它|此)")
+
+
+def _context_sentence(pick: Pick) -> Pick | None:
+    """The sentence before one that opens with a quote or a pronoun (`“这些零部件…`), whose
+    subject is only in the sentence before (`走进新光凯乐…`)."""
+    if not _LEANS_BACK.match(pick.sentence.search_text):
+        return None
+    sentences = pick.candidate.sentences
+    index = next((i for i, s in enumerate(sentences) if s.start == pick.sentence.start), 0)
+    if index == 0:
+        return None
+    return Pick(pick.candidate, sentences[index - 1], pick.score, pick.rank)
 
 
 def in_script(text: str, source_script: str, lang: str) -> str:

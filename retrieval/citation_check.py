@@ -49,16 +49,18 @@ _LEADING_MARKERS = re.compile(rf"^\s*(?:{_MARKER.pattern}\s*)+")
 # A sentence ends at 。！？; at a period before a space or marker; at a line break; or right after
 # a marker that more text follows (`…万辆[1]，预计…[2]。` holds two claims).
 _SENTENCE_END = re.compile(r"[。！？!?；;]+|\.(?=\s|$|[\[【［])|\n+|(?<=[\]】］])(?!\s*[\[【［。！？!?；;.]|\s*$)")
-# Markdown emphasis, list bullets and unfilled placeholders such as `[n]` carry no claim.
-_NOISE = re.compile(r"\*\*|__|^\s*(?:[-*•]|\d{1,2}[.)、])\s+|[\[【［]\s*(?:n|N|编号|x)\s*[\]】］]", re.M)
+# Markdown emphasis, list bullets, an `答案：` lead-in and unfilled `[n]` placeholders carry no claim.
+_NOISE = re.compile(r"\*\*|__|^\s*(?:[-*•]|\d{1,2}[.)、])\s+|^\s*(?:答案|回答|Answer)\s*[:：]\s*|[\[【［]\s*(?:n|N|编号|x)\s*[\]】］]", re.M)
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _YEAR = re.compile(r"(?<!\d)(?:19|20)\d{2}(?!\d)")
+_DATE_PART = re.compile(r"\d+(?=\s*(?:[-~至]\s*\d+\s*)?[年月日号])")  # 2023年, 1-11月 (both), 28日
 _CLAUSE_END = re.compile(r"[，,。；;！？!?\n]")
 _THOUSANDS_COMMA = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
 _QUESTION_WORDS = re.compile(r"多少|什么|哪些|哪个|哪里|哪|几|吗|呢|是否|如何|怎么样?|怎样|何时|[？?]")
 NUMBER_CONTEXT_MIN = 0.3  # share of a claim clause's wording found around its number in the passage
 FRAGMENT_CHARS = 10  # a claim this short (`25.31亿元。`) is checked as the statement it makes about the question
 _UNIT = re.compile(r"\s*(万|萬|亿|億|million\b|billion\b)", re.I)
+_UNIT_CHAR = re.compile(r"\s*[余多]?\s*([\u3400-\u9fff%])")
 _UNIT_VALUE = {"万": 10**4, "萬": 10**4, "亿": 10**8, "億": 10**8, "million": 10**6, "billion": 10**9}
 
 
@@ -133,74 +135,92 @@ def bigrams(text: str) -> set[str]:
     return {chars[i:i + 2] for i in range(len(chars) - 1)}
 
 
-def number_forms(text: str) -> list[tuple[str, ...]]:
-    """Each number in a text with its unit-free form, so a translated unit still matches:
+@dataclass(frozen=True)
+class Number:
+    forms: tuple[str, ...]  # as written, then unit-free if a unit multiplies it: ("72", "720000")
+    unit: str  # the character after it (`万`, `家`, `%`; 余/多 skipped), "" if none or not Chinese
+
+
+def number_forms(text: str) -> list[Number]:
+    """The numbers of a text, so that a translated unit still matches:
     `72万` -> ("72", "720000"), `2.438 billion` -> ("2.438", "2438000000")."""
     folded = _THOUSANDS_COMMA.sub("", fold_width(text))
-    forms = []
+    numbers = []
     for match in _NUMBER.finditer(folded):
-        unit = _UNIT.match(folded, match.end())
-        if unit:
-            value = Decimal(match.group()) * _UNIT_VALUE[unit.group(1).lower()]
-            forms.append((match.group(), format(value.normalize(), "f")))
-        else:
-            forms.append((match.group(),))
-    return forms
+        forms = (match.group(),)
+        multiplier = _UNIT.match(folded, match.end())
+        if multiplier:
+            value = Decimal(match.group()) * _UNIT_VALUE[multiplier.group(1).lower()]
+            forms += (format(value.normalize(), "f"),)
+        unit = _UNIT_CHAR.match(folded, match.end())
+        numbers.append(Number(forms, unit.group(1) if unit else ""))
+    return numbers
 
 
 def numbers_in(text: str) -> set[str]:
-    return {form for forms in number_forms(text) for form in forms}
+    return {form for number in number_forms(text) for form in number.forms}
 
 
 def quantities_supported(claim: str, passage_text: str, lang: str) -> bool:
-    """Every number of the claim appears in the passage, and in the right place: in a clause that
-    (with the clause before it) shares wording with the claim's clause around the number, and that
-    gives no other year. So `2023年…固投任务158亿元` fails on `2021年全镇完成固投158亿元`, and
-    `…工业总产值…25.31亿元` fails where 25.31亿元 is the tax revenue."""
+    """Every number of the claim is in the passage, and in the right place: in a clause with the
+    same unit that gives no other year, and whose wording matches the claim's clause around the
+    number (a share of NUMBER_CONTEXT_MIN, or the best match among the passage's clauses with
+    numbers). So `2023年…固投任务158亿元` fails on `2021年全镇完成固投158亿元`, `…产值约3亿元` fails
+    on `产值约67亿元，税收突破3亿元`, and `2.4%` on `2.4万余亩`. Dates (years, `1-11月`) need only be
+    in the passage: they often head a paragraph."""
     claim = _THOUSANDS_COMMA.sub("", fold_width(claim))  # `720,000` is one number, not two clauses
     claim_years = set(_YEAR.findall(claim))
     passage_numbers = numbers_in(passage_text)
-    pieces = _CLAUSE_END.split(passage_text)
-    clauses = [_Clause.parse(clause, before) for before, clause in zip([""] + pieces, pieces)]
+    clauses = [c for c in map(_Clause.parse, _CLAUSE_END.split(passage_text)) if c.numbers]
     for claim_clause in _CLAUSE_END.split(claim):
+        years = set(_YEAR.findall(claim_clause)) or claim_years  # `…，2022年…104.8亿元`: this clause's year
+        dates = claim_years | set(_DATE_PART.findall(claim_clause))
         words = _word_bigrams(claim_clause)
-        for forms in number_forms(claim_clause):
-            if forms[0] in claim_years:  # a year need only be in the passage: it often heads a paragraph
-                if forms[0] not in passage_numbers:
+        # The best match is taken over all clauses: a clause of another year that matches better
+        # means the number belongs elsewhere (a false drop only shows the extractive answer).
+        best_share = max((c.shared(words) for c in clauses), default=0.0)
+        for number in number_forms(claim_clause):
+            if number.forms[0] in dates:
+                if number.forms[0] not in passage_numbers:
                     return False
-            elif not any(clause.holds(forms, claim_years, words, lang) for clause in clauses):
+            elif not any(c.holds(number, years, words, best_share, lang) for c in clauses):
                 return False
     return True
 
 
 @dataclass
 class _Clause:
-    """A clause of a passage: the years each of its numbers goes with, and its wording (with the
-    clause before it, which often names what the number counts)."""
-    years_of: dict[str, set[str]]  # every form of every number -> years
+    """A clause of a passage: its numbers with the years each goes with, and its wording."""
+    numbers: list[tuple[Number, set[str]]]
     words: set[str]
 
     @classmethod
-    def parse(cls, clause: str, before: str) -> "_Clause":
-        folded = _THOUSANDS_COMMA.sub("", fold_width(clause))
-        years = _YEAR.findall(folded)
-        numbers = number_forms(folded)
-        years_of = {form: set(years) for forms in numbers for form in forms}
-        values = [forms for forms in numbers if forms[0] not in years]
-        if "分别" in folded and len(years) > 1 and len(values) == len(years):
+    def parse(cls, clause: str) -> "_Clause":
+        years = _YEAR.findall(clause)
+        numbers = number_forms(clause)
+        values = [n for n in numbers if n.forms[0] not in years]
+        if "分别" in clause and len(years) > 1 and len(values) == len(years):
             # `2020年、2021年、2022年全镇税收分别为18.99亿元、19.14亿元、24.38亿元`: pairs in order
-            years_of.update({form: {year} for forms, year in zip(values, years) for form in forms})
-        return cls(years_of, _word_bigrams(before + clause))
+            dated = list(zip(values, ({year} for year in years)))
+        else:
+            dated = [(n, set(years)) for n in numbers]
+        return cls(dated, _word_bigrams(clause))
 
-    def holds(self, forms: tuple[str, ...], claim_years: set[str], claim_words: set[str], lang: str) -> bool:
-        number = next((form for form in forms if form in self.years_of), None)
-        if number is None:
-            return False
-        years = self.years_of[number]
-        if claim_years and years and not years & claim_years:
-            return False
-        shared = len(claim_words & self.words) / len(claim_words) if claim_words else 1.0
-        return lang == "en" or shared >= NUMBER_CONTEXT_MIN
+    def shared(self, claim_words: set[str]) -> float:
+        return len(claim_words & self.words) / len(claim_words) if claim_words else 1.0
+
+    def holds(self, number: Number, claim_years: set[str], claim_words: set[str], best_share: float,
+              lang: str) -> bool:
+        for mine, years in self.numbers:
+            if not set(number.forms) & set(mine.forms):
+                continue
+            if number.forms[0] == mine.forms[0] and number.unit and mine.unit and number.unit != mine.unit:
+                continue  # 2.4% is not 2.4万
+            if claim_years and years and not years & claim_years:
+                continue
+            shared = self.shared(claim_words)
+            return lang == "en" or shared >= NUMBER_CONTEXT_MIN or (shared > 0 and shared == best_share)
+        return False
 
 
 def _word_bigrams(text: str) -> set[str]:

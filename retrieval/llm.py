@@ -6,8 +6,9 @@ With QA_LLM_BASE_URL set, QA.ask and QA.ask_stream go:
   -> the top passages and the question in the prompts of prompts/  ->  streamed tokens
   -> every sentence checked (retrieval.citation_check)  ->  Answer with the usual Citation objects.
 When the extractive answer abstains, so does this path: nothing the model says could be cited.
-Any failure (timeout, connection, HTTP error, empty output, no supported sentence) gives the
-extractive answer with a short notice instead. The API key is never logged.
+Any failure (timeout, connection, HTTP error, empty output, no supported sentence, or an answer
+that cites none of the sentences the extractive answer chose) gives the extractive answer with a
+short notice instead. The API key is never logged.
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_openai import ChatOpenAI
 
 from config import REPO_ROOT, Config
-from qa_types import Answer, Passage
+from qa_types import Answer, Citation, Passage
 from retrieval.citation_check import (DEFAULT_THRESHOLDS, THRESHOLDS, CheckResult, SourcePassage, SourceSentence,
                                       check_answer, compose)
 
@@ -47,6 +48,11 @@ NOTICE_UNSUPPORTED = {
     "zh-Hans": "大模型的回答在原文中找不到依据，以下为原文摘录答案。",
     "zh-Hant": "大模型的回答在原文中找不到依據，以下為原文摘錄答案。",
     "en": "The language model's answer was not supported by the documents; the answer below is quoted from them.",
+}
+NOTICE_OFF_TOPIC = {
+    "zh-Hans": "大模型的回答与最相关的原文不一致，以下为原文摘录答案。",
+    "zh-Hant": "大模型的回答與最相關的原文不一致，以下為原文摘錄答案。",
+    "en": "The language model's answer did not rest on the most relevant passages; the answer below is quoted from them.",
 }
 NOTICE_DROPPED = {
     "zh-Hans": "已略去{n}句原文无法支持的内容。",
@@ -187,6 +193,10 @@ class LLMAnswerer:
             yield replace(extractive, notice=NOTICE_UNSUPPORTED[lang])
             return
         answer_text, citations = compose(result, lang)
+        if not shares_evidence(citations, extractive.citations):
+            log.info("LLM answer cites none of the sentences the extractive answer chose; extractive shown")
+            yield replace(extractive, notice=NOTICE_OFF_TOPIC[lang])
+            return
         notice = NOTICE_DROPPED[lang].format(n=len(result.dropped)) if result.dropped else ""
         yield replace(extractive, answer=answer_text, citations=citations, notice=notice)
 
@@ -195,6 +205,13 @@ class LLMAnswerer:
         thresholds = THRESHOLDS.get(qa.index_info.get("embedder", ""), DEFAULT_THRESHOLDS)
         return check_answer(text, source_passages(qa, passages), qa.embedder.embed_queries, lang, thresholds,
                             question)
+
+
+def shares_evidence(generated: list[Citation], extractive: list[Citation]) -> bool:
+    """Whether a generated answer cites at least one sentence the extractive answer chose. Those
+    were picked, with a calibrated threshold, for answering the question; a sentence the check
+    found supported is only true, and may answer something else."""
+    return any(g.doc == e.doc and g.start < e.end and e.start < g.end for g in generated for e in extractive)
 
 
 def source_passages(qa: "QA", passages: list[Passage]) -> list[SourcePassage]:

@@ -27,6 +27,7 @@ WEIGHTS_ZH = {"dense": 0.25, "sent": 0.30, "cover": 0.30, "bm25": 0.15}
 WEIGHTS_EN = {"dense": 0.45, "sent": 0.55}
 NUMBER_WEIGHT = 0.10
 RRF_TIEBREAK = 0.02
+HEADING_DISCOUNT = 0.85  # question terms found only in the section heading count for this much
 
 
 @dataclass
@@ -115,10 +116,13 @@ class HybridSearcher:
         cosines = (self.sentence_vectors[rows].astype(np.float32) @ query_vector) if rows else np.zeros(0)
         sentences = []
         previous_form = ""
+        heading_tokens = set(tokenize(search_form(section_leaf(chunk.section))))
         for row, cos in zip(rows, cosines):
             form, tokens = self._sentence_form(row)
             _, start, end = (int(x) for x in self.sentence_spans[row])
-            sentence = ScoredSentence(start, end, float(cos), coverage(terms, tokens), tokens, form)
+            # A sentence under `（二）着力建设两个服务型智造基地` is about those bases without naming them.
+            cover = max(coverage(terms, tokens), HEADING_DISCOUNT * coverage(terms, tokens | heading_tokens))
+            sentence = ScoredSentence(start, end, float(cos), cover, tokens, form)
             sentence.has_focus = mentions_focus(form, previous_form, terms.focus)
             sentences.append(sentence)
             previous_form = form

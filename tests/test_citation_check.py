@@ -77,7 +77,9 @@ def test_english_sentences_split_at_periods_but_not_inside_numbers():
 
 def test_numbers_are_normalised_and_wan_counts_as_ten_thousand():
     assert {"72", "720000", "1200"} <= numbers_in("接近72万平方米，1,200人")
-    assert number_forms("24.38亿元, 2.438 billion yuan") == [("24.38", "2438000000"), ("2.438", "2438000000")]
+    assert [n.forms for n in number_forms("24.38亿元, 2.438 billion yuan")] == [("24.38", "2438000000"),
+                                                                             ("2.438", "2438000000")]
+    assert [n.unit for n in number_forms("1800余亩、30%左右、5倍")] == ["亩", "%", "倍"]
 
 
 # ---------------------------------------------------------------- support
@@ -131,6 +133,22 @@ def test_a_value_from_a_respectively_list_must_belong_to_the_claimed_year(passag
     assert not quantities_supported("Majuqiao's total tax revenue in 2022 was 18.99亿元.", TAX, "en")
     assert quantities_supported("Majuqiao's total tax revenue in 2022 was 2.438 billion yuan (24.38亿元).", TAX, "en")
     assert not quantities_supported("Majuqiao's total tax revenue in 2022 was 1.899 billion yuan.", TAX, "en")
+
+
+def test_a_neighbouring_number_does_not_support_the_claim_but_paraphrase_and_date_ranges_do():
+    text = "2023年1-11月，智能制造企业共完成产值约67亿元，税收突破3亿元，同比增长约40%。"
+    assert quantities_supported("2023年1-11月马驹桥镇智能制造企业共完成产值约67亿元。", text, "zh-Hans")
+    assert not quantities_supported("2023年1-11月马驹桥镇智能制造企业共完成产值约3亿元。", text, "zh-Hans")
+    forest = "推进集体林场改革，平原造林工程新增林木资源养护面积2.4万余亩，镇域内森林覆盖率达到30%左右。"
+    assert quantities_supported("马驹桥镇土地被林木覆盖比例约为30%左右。", forest, "zh-Hans")
+    assert not quantities_supported("马驹桥镇土地被林木覆盖比例约为2.4%。", forest, "zh-Hans")
+
+
+def test_the_number_must_sit_in_the_clause_that_matches_the_claim_best():
+    text = ("2023年1-11月实现25.31亿元，突破历史最高水平；工业发展势头强劲，全镇工业总产值由2021年完成87.7亿元，"
+            "增长到2022年完成104.8亿元，同比增长19%。")
+    assert quantities_supported("全镇工业总产值2021年完成87.7亿元。", text, "zh-Hans")
+    assert not quantities_supported("2023年马驹桥镇全镇工业总产值突破25.31亿元。", text, "zh-Hans")
 
 
 def test_a_bare_fragment_is_checked_as_the_answer_to_the_question(passages):

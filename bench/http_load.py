@@ -1,0 +1,209 @@
+"""The real server under load: `python app.py` in a subprocess on loopback, POST /api/ask with gold
+questions from 1, 8 and 32 concurrent clients (threads, one httpx client each).
+
+A fresh server is started for every concurrency level, so each level asks questions the server
+has not seen (its query-vector cache is empty) and every start is a cold-start sample. The 60 s
+run at 32 clients repeats questions, so part of it is served from that cache; it is there to show
+that nothing fails under sustained load, not for its latency.
+"""
+from __future__ import annotations
+
+import itertools
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from bench.machine import peak_rss_mb
+from bench.query_latency import gold_questions
+from bench.report import Section, Table, Target
+from bench.timing import Latency, ms
+from bench.workspace import EMBEDDERS, Workspace, bench_environment
+from config import REPO_ROOT
+
+CONCURRENCY = (1, 8, 32)
+SOAK_CLIENTS, SOAK_SECONDS = 32, 60
+P50_TARGET_MS, P95_TARGET_MS, TARGET_CLIENTS = 150, 300, 8
+COLD_START_TARGET_S = 10.0
+REQUEST_TIMEOUT_S = 300  # a queued request on a saturated 2-core server can wait long; it must not count as lost
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """`python app.py --port P` for one index; `cold_start_s` is spawn to the first /healthz 200."""
+
+    def __init__(self, ws: Workspace, embedder: str, index_dir: Path, log_path: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        env = bench_environment(QA_INDEX_DIR=str(index_dir), QA_EMBEDDER=embedder,
+                                QA_MODEL_CACHE=str(ws.shared_model_cache),
+                                QA_FEEDBACK_DB=str(ws.root / f"feedback-{embedder}.sqlite3"))
+        started = time.perf_counter()
+        with log_path.open("w", encoding="utf-8") as log:
+            self.proc = subprocess.Popen([sys.executable, "app.py", "--port", str(self.port)], cwd=REPO_ROOT,
+                                         env=env, stdout=log, stderr=subprocess.STDOUT)
+        self.cold_start_s = self._wait_ready(started)
+
+    def _wait_ready(self, started: float, timeout: float = 600) -> float:
+        while time.perf_counter() - started < timeout:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"app.py exited with {self.proc.returncode}:\n"
+                                   f"{self.log_path.read_text(errors='replace')[-3000:]}")
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return time.perf_counter() - started
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"app.py not ready after {timeout:.0f} s")
+
+    def peak_rss_mb(self) -> float:
+        return peak_rss_mb(self.proc.pid)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=15)
+
+
+@dataclass
+class LoadResult:
+    clients: int
+    seconds: float = 0.0
+    latency: Latency = field(default_factory=lambda: Latency([]))
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def requests(self) -> int:
+        return self.latency.n + len(self.errors)
+
+    @property
+    def per_second(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+
+def drive(url: str, questions: list[str], clients: int, *, total: int | None = None,
+          seconds: float | None = None) -> LoadResult:
+    """`clients` threads asking in turn from `questions` until `total` requests or `seconds` pass."""
+    result, lock = LoadResult(clients), threading.Lock()
+    next_question = itertools.cycle(questions).__next__
+    budget = itertools.count() if total is None else iter(range(total))
+    deadline = None if seconds is None else time.perf_counter() + seconds
+
+    def client() -> None:
+        with httpx.Client(timeout=REQUEST_TIMEOUT_S) as http:
+            while deadline is None or time.perf_counter() < deadline:
+                with lock:
+                    if next(budget, None) is None:
+                        return
+                    question = next_question()
+                started = time.perf_counter()
+                try:
+                    response = http.post(url + "/api/ask", json={"question": question})
+                    ok = response.status_code == 200 and "answer" in response.json()
+                    problem = "" if ok else f"HTTP {response.status_code}: {response.text[:120]}"
+                except (httpx.HTTPError, ValueError) as exc:
+                    problem = f"{type(exc).__name__}: {exc}"
+                elapsed_ms = (time.perf_counter() - started) * 1000
+                with lock:
+                    if problem:
+                        result.errors.append(problem)
+                    else:
+                        result.latency.samples.append(elapsed_ms)
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _row(embedder: str, label: str, run: LoadResult, rss: float) -> list[str]:
+    return [embedder, label, str(run.clients), str(run.requests), str(len(run.errors)), f"{run.per_second:.1f}",
+            ms(run.latency.p50), ms(run.latency.p95), ms(max(run.latency.samples, default=float("nan"))),
+            f"{rss:.0f}"]
+
+
+def run(ws: Workspace, quick: bool = False) -> Section:
+    section = Section("HTTP: the real server under concurrent clients")
+    questions = gold_questions()
+    warm_up, measured = questions[0], questions[1:]
+    if quick:
+        measured = measured[:40]
+    rows, starts = [], []
+    for embedder in EMBEDDERS:
+        index_dir = ws.index_for(embedder)
+        cold_starts, at_target, soak = [], None, None
+        for clients in CONCURRENCY:
+            server = Server(ws, embedder, index_dir, ws.path("logs") / f"server-{embedder}-{clients}.log")
+            try:
+                cold_starts.append(server.cold_start_s)
+                drive(server.url, [warm_up], 1, total=1)
+                run_ = drive(server.url, measured, clients, total=len(measured))
+                rows.append(_row(embedder, f"{len(measured)} distinct questions", run_, server.peak_rss_mb()))
+                if clients == TARGET_CLIENTS:
+                    at_target = run_
+                if clients == SOAK_CLIENTS and not quick:
+                    soak = drive(server.url, measured, SOAK_CLIENTS, seconds=SOAK_SECONDS)
+                    rows.append(_row(embedder, f"{SOAK_SECONDS} s, questions repeat", soak, server.peak_rss_mb()))
+            finally:
+                server.stop()
+        cold = statistics.median(cold_starts)
+        starts.append([embedder, f"{cold:.1f}", ", ".join(f"{s:.1f}" for s in cold_starts)])
+        _add_targets(section, embedder, at_target, soak, cold)
+        for problem in sorted(set(e for r in (at_target, soak) if r for e in r.errors))[:5]:
+            section.notes.append(f"{embedder} error: {problem}")
+    section.tables.append(Table(["embedder", "run", "clients", "requests", "errors", "requests/s", "p50 ms",
+                                 "p95 ms", "max ms", "server peak RSS MB"], rows))
+    section.tables.append(Table(["embedder", "cold start s (median)", "each start s"], starts,
+                                "Cold start: spawn of `python app.py` with a built index to the first "
+                                "`/healthz` 200 (imports, model load, index load, Gradio app)."))
+    section.notes += [
+        "Latency is what the client sees: queueing in the server included. The query embedding is "
+        "serialised in QA (one at a time, it already uses both cores), so with N clients a request "
+        "waits for up to N−1 others: p50 grows roughly with N × the single-client time.",
+        "Peak RSS is the server process's VmHWM at the end of the run (/proc).",
+    ]
+    return section
+
+
+def _add_targets(section: Section, embedder: str, at_target: LoadResult | None, soak: LoadResult | None,
+                 cold: float) -> None:
+    if at_target is not None:
+        latency = at_target.latency
+        met = latency.p50 <= P50_TARGET_MS and latency.p95 <= P95_TARGET_MS and not at_target.errors
+        section.targets.append(Target(
+            f"full answer p50 ≤ {P50_TARGET_MS} ms, p95 ≤ {P95_TARGET_MS} ms at {TARGET_CLIENTS} clients, "
+            f"0 errors ({embedder})",
+            f"p50 {ms(latency.p50)} ms, p95 {ms(latency.p95)} ms, {len(at_target.errors)} errors", met,
+            "" if met else "requests queue behind one another: see the single-client row for the cost of "
+                           "one answer and the query-latency section for where it goes"))
+    section.targets.append(Target(
+        f"{SOAK_CLIENTS} clients for {SOAK_SECONDS} s with 0 errors ({embedder})",
+        f"{soak.requests} requests, {len(soak.errors)} errors" if soak else "not run (--quick)",
+        (not soak.errors) if soak else None))
+    section.targets.append(Target(
+        f"cold start of the server with a built index ≤ {COLD_START_TARGET_S:.0f} s ({embedder})",
+        f"{cold:.1f} s", cold <= COLD_START_TARGET_S,
+        "" if cold <= COLD_START_TARGET_S else "importing torch, sentence-transformers and gradio and loading "
+                                               "the model dominate (see the ingest section's model load)"))

@@ -1,0 +1,79 @@
+"""What the numbers were measured on: cores, memory, versions, load; memory of a process by pid.
+
+Memory comes from /proc (Linux), so psutil is not needed.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+
+def load_average() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} / {five:.2f} / {fifteen:.2f}"
+
+
+def _proc_status_kb(pid: int, field: str) -> int:
+    """A `VmRSS:`-style field of /proc/<pid>/status in kB (0 if the process is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def peak_rss_mb(pid: int | None = None) -> float:
+    """Highest resident memory the process has had so far (VmHWM)."""
+    return _proc_status_kb(pid or os.getpid(), "VmHWM") / 1024
+
+
+def rss_mb(pid: int | None = None) -> float:
+    return _proc_status_kb(pid or os.getpid(), "VmRSS") / 1024
+
+
+def _memory_total_gb() -> float:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            return int(line.split()[1]) / 2**20
+    return 0.0
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _version(module: str) -> str:
+    try:
+        return __import__(module).__version__
+    except Exception:  # not installed, or no __version__: say so rather than fail the report
+        return "not available"
+
+
+def describe() -> list[tuple[str, str]]:
+    """(what, value) rows for the report's machine table."""
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        usable = os.cpu_count() or 0
+    return [
+        ("date", time.strftime("%Y-%m-%d %H:%M:%S %Z")),
+        ("cpu", f"{_cpu_model()}, {os.cpu_count()} cores ({usable} usable), no GPU"),
+        ("memory", f"{_memory_total_gb():.1f} GB"),
+        ("os", platform.platform()),
+        ("python", sys.version.split()[0]),
+        ("torch", _version("torch")),
+        ("faiss", _version("faiss")),
+        ("numpy", _version("numpy")),
+        ("load average (1/5/15 min) at start", load_average()),
+    ]

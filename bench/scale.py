@@ -1,0 +1,232 @@
+"""Scale: FAISS exact (IndexFlatIP) vs approximate (IndexHNSWFlat) and the lexical index on
+1k / 10k / 100k synthetic chunks (see bench/synthetic.py for how they are made and why).
+
+Queries are the gold questions embedded with use-m3 (real query vectors), searched one at a time
+as the app does. Recall@k of HNSW is measured against the flat index's exact top k. The HNSW
+parameters are the ones retrieval/vector_store.build_faiss uses above HNSW_ABOVE chunks.
+"""
+from __future__ import annotations
+
+import gc
+import time
+
+import faiss
+import numpy as np
+
+from bench.machine import rss_mb
+from bench.query_latency import gold_questions
+from bench.report import Section, Table, Target
+from bench.synthetic import perturb, recombine, sentence_pool
+from bench.timing import Latency, ms, ratio
+from bench.workspace import Workspace
+
+SIZES, QUICK_SIZES = (1_000, 10_000, 100_000), (1_000, 10_000)
+HNSW_M, EF_CONSTRUCTION, PRODUCTION_EF_SEARCH = 32, 80, 128  # as in retrieval.vector_store.build_faiss
+EF_SEARCH = (16, 32, 64, 128, 256)
+DEPTH = 30  # candidates the searcher takes from FAISS (retrieval.search.CANDIDATES_PER_LIST)
+RECALL_TARGET, RECALL_SIZE = 0.98, 100_000
+PROXY_CHECK_CHUNKS, QUICK_PROXY_CHECK_CHUNKS = 2_000, 300
+GEMMA_DIM = 768
+FLAT_BUDGET_MS = 15  # a tenth of the 150 ms answer target: below it, exact search costs nothing that matters
+
+
+def _single_query_latency(index, queries: np.ndarray, k: int) -> Latency:
+    index.search(queries[:1], k)  # warm-up
+    samples = []
+    for query in queries:
+        started = time.perf_counter()
+        index.search(query[None, :], k)
+        samples.append((time.perf_counter() - started) * 1000)
+    return Latency(samples)
+
+
+def _recall(exact: np.ndarray, approximate: np.ndarray, k: int) -> float:
+    return float(np.mean([len(set(e[:k]) & set(a[:k])) / k for e, a in zip(exact, approximate)]))
+
+
+def _mb(index) -> float:
+    return faiss.serialize_index(index).nbytes / 2**20
+
+
+def build_flat(vectors: np.ndarray) -> tuple[faiss.Index, float]:
+    started = time.perf_counter()
+    index = faiss.IndexFlatIP(vectors.shape[1])
+    index.add(vectors)
+    return index, time.perf_counter() - started
+
+
+def build_hnsw(vectors: np.ndarray) -> tuple[faiss.Index, float]:
+    started = time.perf_counter()
+    index = faiss.IndexHNSWFlat(vectors.shape[1], HNSW_M, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = EF_CONSTRUCTION
+    index.add(vectors)
+    return index, time.perf_counter() - started
+
+
+def hnsw_recalls(vectors: np.ndarray, queries: np.ndarray, ef_values=EF_SEARCH) -> dict[int, float]:
+    """recall@10 of HNSW against flat for each efSearch, on one set of vectors."""
+    flat, _ = build_flat(vectors)
+    exact = flat.search(queries, 10)[1]
+    hnsw, _ = build_hnsw(vectors)
+    recalls = {}
+    for ef in ef_values:
+        hnsw.hnsw.efSearch = ef
+        recalls[ef] = _recall(exact, hnsw.search(queries, 10)[1], 10)
+    return recalls
+
+
+def proxy_check(pool, embedder, queries: np.ndarray, n: int) -> tuple[float, Table]:
+    """Real embeddings of `n` synthetic chunks against both proxies: the cosine of a real embedding
+    to the "mean" vector (which calibrates "mean+noise"), and HNSW recall@10 on each."""
+    texts, mean_vectors = recombine(pool, n, seed=7)
+    started = time.perf_counter()
+    real = embedder.embed_documents(texts)
+    seconds = time.perf_counter() - started
+    cosines = (real * mean_vectors).sum(axis=1)
+    cosine = float(cosines.mean())
+    ef_values = (16, 32, 128)
+    rows = []
+    for name, vectors in (("real use-m3 embeddings", real), ("mean (optimistic)", mean_vectors),
+                          ("mean+noise (pessimistic)", perturb(mean_vectors, cosine))):
+        recalls = hnsw_recalls(vectors, queries, ef_values)
+        top = build_flat(vectors)[0].search(queries, 10)[0]
+        rows.append([name, f"{top[:, 0].mean():.3f}", f"{top[:, 9].mean():.3f}",
+                     *(f"{recalls[ef]:.3f}" for ef in ef_values)])
+    caption = (f"Proxy check on {n} synthetic chunks embedded for real with use-m3 ({n / seconds:.0f} texts/s): "
+               f"cosine(real embedding, mean of its sentence vectors) = {cosine:.3f} on average "
+               f"(min {cosines.min():.3f}). Real data should sit between the two proxies.")
+    return cosine, Table(["vectors", "mean top-1 cosine", "mean 10th cosine",
+                          *(f"HNSW recall@10, efSearch={ef}" for ef in ef_values)], rows, caption)
+
+
+def dense_rows(n: int, variant: str, vectors: np.ndarray, queries: np.ndarray,
+               ef_values=EF_SEARCH) -> tuple[list[list[str]], dict[int, float]]:
+    """Rows for flat and each HNSW efSearch, and recall@10 per efSearch."""
+    flat, flat_build = build_flat(vectors)
+    flat_latency = _single_query_latency(flat, queries, DEPTH)
+    exact = flat.search(queries, DEPTH)[1]
+    rows = [[f"{n:,}", variant, "flat (exact)", f"{flat_build:.2f}", f"{_mb(flat):.0f}", ms(flat_latency.p50),
+             ms(flat_latency.p95), "1.000", "1.000", "1.0×"]]
+    del flat
+    hnsw, hnsw_build = build_hnsw(vectors)
+    recalls = {}
+    for ef in ef_values:
+        hnsw.hnsw.efSearch = ef
+        latency = _single_query_latency(hnsw, queries, DEPTH)
+        found = hnsw.search(queries, DEPTH)[1]
+        recalls[ef] = _recall(exact, found, 10)
+        rows.append([f"{n:,}", variant, f"HNSW efSearch={ef}", f"{hnsw_build:.1f}", f"{_mb(hnsw):.0f}",
+                     ms(latency.p50), ms(latency.p95), f"{recalls[ef]:.3f}", f"{_recall(exact, found, DEPTH):.3f}",
+                     ratio(flat_latency.p50, latency.p50)])
+    return rows, recalls
+
+
+def flat_768_latency(vectors: np.ndarray, queries: np.ndarray) -> Latency:
+    """Exact search cost at EmbeddingGemma's 768 dimensions: zero-padding changes no result, only the work."""
+    pad = GEMMA_DIM - vectors.shape[1]
+    index, _ = build_flat(np.ascontiguousarray(np.pad(vectors, ((0, 0), (0, pad)))))
+    return _single_query_latency(index, np.ascontiguousarray(np.pad(queries, ((0, 0), (0, pad)))), DEPTH)
+
+
+def lexical_row(n: int, texts: list[str], query_forms: list[str]) -> list[str]:
+    """The lexical side as HybridSearcher holds it: build, memory, BM25 ranking and the first-time
+    query analysis, whose doc_freq calls scan every chunk's text once per new token."""
+    from retrieval.features import analyse_query
+    from retrieval.lexical import LexicalIndex, tokenize
+
+    gc.collect()
+    before = rss_mb()
+    started = time.perf_counter()
+    lexical = LexicalIndex(texts)
+    token_sets = [set(tokens) for tokens in lexical.doc_tokens]  # HybridSearcher keeps these too
+    build = time.perf_counter() - started
+    memory = rss_mb() - before
+    query_tokens = [tokenize(q) for q in query_forms]
+    rank = Latency([])
+    for tokens in query_tokens:
+        started = time.perf_counter()
+        scores = lexical.scores(tokens)
+        np.argsort(-scores)[:DEPTH]
+        rank.samples.append((time.perf_counter() - started) * 1000)
+    analysis, per_token = Latency([]), Latency([])
+    for question in query_forms:  # uncached: as for a question whose words the server has not seen
+        started = time.perf_counter()
+        analyse_query(question, lexical.idf, lexical.doc_freq, n, "zh-Hans")
+        analysis.samples.append((time.perf_counter() - started) * 1000)
+    for token in {t for tokens in query_tokens for t in tokens}:
+        started = time.perf_counter()
+        lexical.doc_freq(token)
+        per_token.samples.append((time.perf_counter() - started) * 1000)
+    del lexical, token_sets
+    return [f"{n:,}", f"{build:.1f}", f"{memory:.0f}", ms(rank.p50), ms(rank.p95), ms(per_token.mean),
+            ms(analysis.p50), ms(analysis.p95)]
+
+
+def recommendation(flat_p95: dict[int, float], recalls: dict[int, dict[int, float]]) -> list[list[str]]:
+    rows = []
+    for n, p95 in flat_p95.items():
+        good_ef = min((ef for ef, r in recalls[n].items() if r >= RECALL_TARGET), default=None)
+        if p95 <= FLAT_BUDGET_MS:
+            choice = f"flat: exact, p95 {ms(p95)} ms ≤ {FLAT_BUDGET_MS} ms"
+        elif good_ef is not None:
+            choice = f"HNSW M={HNSW_M}, efSearch ≥ {good_ef} (recall@10 ≥ {RECALL_TARGET} on the pessimistic proxy)"
+        else:
+            choice = f"flat: HNSW does not reach recall@10 {RECALL_TARGET} at any efSearch tried"
+        rows.append([f"{n:,}", choice])
+    return rows
+
+
+def run(ws: Workspace, quick: bool = False) -> Section:
+    from ingest.normalize import search_form
+    from retrieval.embedders import load_embedder
+
+    section = Section("Scale: FAISS flat vs HNSW, and the lexical index, on synthetic chunks")
+    pool = sentence_pool(ws.index_for("use-m3"))
+    embedder = load_embedder("use-m3", ws.shared_model_cache)
+    query_forms = [search_form(q) for q in gold_questions()]
+    queries = embedder.embed_queries(query_forms)
+    cosine, check = proxy_check(pool, embedder, queries, QUICK_PROXY_CHECK_CHUNKS if quick else PROXY_CHECK_CHUNKS)
+    section.tables.append(check)
+    dense, lexical, flat768 = [], [], []
+    flat_p95, pessimistic_recalls = {}, {}
+    for n in (QUICK_SIZES if quick else SIZES):
+        texts, mean_vectors = recombine(pool, n)
+        by_variant = {}
+        for variant, vectors in (("mean", mean_vectors), ("mean+noise", perturb(mean_vectors, cosine))):
+            rows, by_variant[variant] = dense_rows(n, variant, vectors, queries)
+            dense += rows
+            gc.collect()
+        pessimistic_recalls[n] = by_variant["mean+noise"]
+        latency768 = flat_768_latency(mean_vectors, queries)
+        flat768.append([f"{n:,}", ms(latency768.p50), ms(latency768.p95)])
+        flat_p95[n] = latency768.p95  # judged at the default embedder's size, the costlier one
+        lexical.append(lexical_row(n, texts, query_forms))
+        gc.collect()
+    section.tables.append(Table(
+        ["chunks", "vectors", "index", "build s", "size MB", "query p50 ms", "query p95 ms", "recall@10",
+         f"recall@{DEPTH}", "speedup vs flat (p50)"], dense,
+        f"Dense search, one query at a time, top {DEPTH} (what the searcher asks FAISS for); use-m3 512-d; "
+        f"HNSW M={HNSW_M}, efConstruction={EF_CONSTRUCTION}."))
+    section.tables.append(Table(["chunks", "flat p50 ms", "flat p95 ms"], flat768,
+                                f"Exact search at {GEMMA_DIM} dimensions (EmbeddingGemma, the default embedder)."))
+    section.tables.append(Table(
+        ["chunks", "build s (jieba + bm25s + token sets)", "memory MB (RSS growth)", "BM25 rank p50 ms",
+         "BM25 rank p95 ms", "doc_freq per token ms", "query analysis p50 ms (uncached doc_freq)",
+         "query analysis p95 ms"], lexical,
+        "Lexical side: LexicalIndex over the synthetic texts. BM25 rank = scores of every chunk + argsort, as "
+        "HybridSearcher.search does; query analysis = retrieval.features.analyse_query with uncached "
+        "idf/doc_freq (each new token scans every chunk's text)."))
+    section.tables.append(Table(["chunks", "recommended dense index"], recommendation(flat_p95, pessimistic_recalls),
+                                f"Recommendation (the code switches to HNSW above "
+                                f"retrieval/vector_store.HNSW_ABOVE = 50,000 chunks). Flat latency judged at "
+                                f"{GEMMA_DIM}-d, recall on the pessimistic proxy."))
+    if RECALL_SIZE in pessimistic_recalls:
+        recall = pessimistic_recalls[RECALL_SIZE][PRODUCTION_EF_SEARCH]
+        section.targets.append(Target(
+            f"flat-to-approximate switch keeps recall@10 ≥ {RECALL_TARGET} at 100k chunks "
+            f"(HNSW efSearch={PRODUCTION_EF_SEARCH}, as built)",
+            f"{recall:.3f} (pessimistic proxy)", recall >= RECALL_TARGET,
+            "see the dense table for the optimistic proxy and other efSearch values"))
+    else:
+        section.targets.append(Target(f"recall@10 ≥ {RECALL_TARGET} at 100k chunks", "not run (--quick)", None))
+    return section

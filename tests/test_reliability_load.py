@@ -1,0 +1,96 @@
+"""Concurrency against the real server (`python app.py`, use-m3 index): many feedback writers at
+once lose no row, and 16 clients asking for 10 s all get answers."""
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+WRITERS, POSTS_PER_WRITER = 8, 200
+CLIENTS, SECONDS = 16, 10
+QUESTIONS = [
+    "萌蒂(中国)制药有限公司是由谁共同投资的？",
+    "小米汽車一期佔地面積有多大？",
+    "How many high-standard warehouses do the two smart logistics centres at Tongzhou Port have?",
+    "全区规模以上先进制造业总产值2025年目标是多少？",
+    "北京奔馳在京津冀有多少家供應商？",
+    "What is the total area of Majuqiao Wetland Park?",
+    "火星上有多少只猫？",
+]
+
+
+@pytest.fixture(scope="module")
+def feedback_db(tmp_path_factory):
+    return tmp_path_factory.mktemp("load") / "feedback.sqlite3"
+
+
+@pytest.fixture(scope="module")
+def server(use_m3_index, launch_app, feedback_db):
+    app = launch_app({"QA_INDEX_DIR": str(use_m3_index), "QA_EMBEDDER": "use-m3", "QA_FEEDBACK_DB": str(feedback_db)})
+    yield app
+    app.stop()
+
+
+def test_concurrent_feedback_loses_no_row(server, feedback_db):
+    def writer(w: int) -> list[int]:
+        ids = []
+        with httpx.Client(base_url=server.url, timeout=60) as http:
+            for i in range(POSTS_PER_WRITER):
+                response = http.post("/api/feedback", json={
+                    "rating": ("up", "down")[i % 2], "question": f"writer {w} post {i}", "answer": f"答案 {w}-{i} [1]",
+                    "citations": [{"n": 1, "doc": "000.txt", "title": "标题", "section": "一、", "text": "原文。",
+                                   "start": 0, "end": 3, "quote": "原文。"}], "source": "widget"})
+                assert response.status_code == 200, response.text
+                ids.append(response.json()["id"])
+        return ids
+
+    with ThreadPoolExecutor(WRITERS) as pool:
+        ids = [row_id for batch in pool.map(writer, range(WRITERS)) for row_id in batch]
+    assert len(ids) == len(set(ids)) == WRITERS * POSTS_PER_WRITER
+
+    # Read the database itself (while the server still has it open), not the server's word for it.
+    with sqlite3.connect(f"file:{feedback_db}?mode=ro", uri=True) as db:
+        rows = db.execute("SELECT id, question, answer, rating, source FROM feedback").fetchall()
+    assert len(rows) == WRITERS * POSTS_PER_WRITER
+    stored = {question: (row_id, answer, rating, source) for row_id, question, answer, rating, source in rows}
+    for w in range(WRITERS):
+        for i in range(POSTS_PER_WRITER):
+            row_id, answer, rating, source = stored[f"writer {w} post {i}"]
+            assert (answer, rating, source) == (f"答案 {w}-{i} [1]", ("up", "down")[i % 2], "widget")
+    assert sorted(ids) == sorted(row_id for row_id, *_ in stored.values())
+
+
+def test_sixteen_clients_for_ten_seconds_get_no_errors(server):
+    answered, errors, lock = [0] * CLIENTS, [], threading.Lock()
+    deadline = time.monotonic() + SECONDS
+
+    def client(c: int) -> None:
+        with httpx.Client(base_url=server.url, timeout=120) as http:
+            n = 0
+            while time.monotonic() < deadline:
+                question = QUESTIONS[(c + n) % len(QUESTIONS)]
+                n += 1
+                try:
+                    response = http.post("/api/ask", json={"question": question})
+                    ok = response.status_code == 200 and response.json()["answer"]
+                    problem = None if ok else f"{response.status_code}: {response.text[:200]}"
+                except (httpx.HTTPError, ValueError) as exc:
+                    problem = f"{type(exc).__name__}: {exc}"
+                with lock:
+                    if problem:
+                        errors.append(problem)
+                    else:
+                        answered[c] += 1
+
+    threads = [threading.Thread(target=client, args=(c,)) for c in range(CLIENTS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert all(count > 0 for count in answered), answered
+    assert httpx.get(server.url + "/healthz", timeout=10).status_code == 200
