@@ -168,7 +168,8 @@ def quantities_supported(claim: str, passage_text: str, lang: str) -> bool:
     numbers). So `2023年…固投任务158亿元` fails on `2021年全镇完成固投158亿元`, `…产值约3亿元` fails
     on `产值约67亿元，税收突破3亿元`, and `2.4%` on `2.4万余亩`. Dates (years, `1-11月`) need only be
     in the passage: they often head a paragraph."""
-    claim = _THOUSANDS_COMMA.sub("", fold_width(claim))  # `720,000` is one number, not two clauses
+    claim = _THOUSANDS_COMMA.sub("", search_form(claim))  # `720,000` is one number, not two clauses
+    passage_text = search_form(passage_text)  # 萬 and 万 are the same unit
     claim_years = set(_YEAR.findall(claim))
     passage_numbers = numbers_in(passage_text)
     clauses = [c for c in map(_Clause.parse, _CLAUSE_END.split(passage_text)) if c.numbers]

@@ -185,8 +185,12 @@ class LLMAnswerer:
             log.warning("LLM unavailable, extractive answer shown: %s", exc)
             yield replace(extractive, notice=NOTICE_UNAVAILABLE[lang])
             return
-        text = "".join(pieces)
-        result = self.check(qa, text, passages, lang, question)
+        try:
+            result = self.check(qa, "".join(pieces), passages, lang, question)
+        except Exception:  # a bug in checking must not cost the user the answer
+            log.exception("checking the LLM answer failed; extractive answer shown")
+            yield replace(extractive, notice=NOTICE_UNAVAILABLE[lang])
+            return
         log.info("LLM answer in %.1f s, %d pieces; sentences kept %d, dropped %d",
                  time.perf_counter() - started, len(pieces), len(result.kept), len(result.dropped))
         if not result.kept:

@@ -116,14 +116,15 @@ class HybridSearcher:
         cosines = (self.sentence_vectors[rows].astype(np.float32) @ query_vector) if rows else np.zeros(0)
         sentences = []
         previous_form = ""
-        heading_tokens = set(tokenize(search_form(section_leaf(chunk.section))))
+        heading_form = search_form(section_leaf(chunk.section))
+        heading_tokens = set(tokenize(heading_form))
         for row, cos in zip(rows, cosines):
             form, tokens = self._sentence_form(row)
             _, start, end = (int(x) for x in self.sentence_spans[row])
             # A sentence under `（二）着力建设两个服务型智造基地` is about those bases without naming them.
             cover = max(coverage(terms, tokens), HEADING_DISCOUNT * coverage(terms, tokens | heading_tokens))
             sentence = ScoredSentence(start, end, float(cos), cover, tokens, form)
-            sentence.has_focus = mentions_focus(form, previous_form, terms.focus)
+            sentence.has_focus = mentions_focus(form, previous_form, terms.focus) or terms.focus in heading_form
             sentences.append(sentence)
             previous_form = form
         features = {

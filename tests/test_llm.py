@@ -19,10 +19,10 @@ import pytest
 from config import REPO_ROOT, Config
 from llm_server import (MODEL_NAME, TEST_MAX_TOKENS, build_index, free_port, light_index,  # noqa: F401 (fixtures)
                         llm_config, llm_server, missing_requirement, running_server)
-from qa_types import Answer, Chunk, Passage
+from qa_types import Answer, Chunk, Citation, Passage
 from retrieval.citation_check import split_sentences
 from retrieval.llm import (NOTICE_UNAVAILABLE, NOTICE_UNSUPPORTED, LLMAnswerer, LLMUnavailable, answer_prompt,
-                           load_prompt)
+                           load_prompt, shares_evidence)
 
 CANARY_KEY = "sk-canary-7f3a9c"  # must never show up in logs, reprs or answers
 
@@ -194,6 +194,16 @@ def test_an_abstaining_extractive_answer_is_not_sent_to_the_model(scripted):
     abstained.abstained = True
     assert list(answerer(server.base_url).generate(None, abstained)) == [abstained]
     assert not server.requests
+
+
+def test_a_generated_answer_must_share_evidence_with_the_extractive_one():
+    def cite(doc: str, start: int, end: int) -> Citation:
+        return Citation(n=1, doc=doc, title="", section="", text="", start=start, end=end, quote="")
+
+    chosen = [cite("a.txt", 100, 150)]
+    assert shares_evidence([cite("b.txt", 0, 10), cite("a.txt", 120, 130)], chosen)
+    assert not shares_evidence([cite("a.txt", 150, 200)], chosen)  # the next sentence: true, but not the answer
+    assert not shares_evidence([cite("b.txt", 100, 150)], chosen)
 
 
 # ---------------------------------------------------------------- end to end with the real model
