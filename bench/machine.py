@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import platform
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -60,6 +61,19 @@ def _version(module: str) -> str:
         return "not available"
 
 
+def code_version(repo: Path) -> str:
+    """The commit measured, and whether the working tree had changes on top of it (read-only git)."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, timeout=30).stdout.strip()
+
+    try:
+        commit, changed = git("rev-parse", "--short", "HEAD"), git("status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown (no git)"
+    files = len(changed.splitlines())
+    return f"{commit or 'unknown'}" + (f" + uncommitted changes in {files} files" if files else "")
+
+
 def describe() -> list[tuple[str, str]]:
     """(what, value) rows for the report's machine table."""
     try:
@@ -68,6 +82,7 @@ def describe() -> list[tuple[str, str]]:
         usable = os.cpu_count() or 0
     return [
         ("date", time.strftime("%Y-%m-%d %H:%M:%S %Z")),
+        ("code", code_version(Path(__file__).resolve().parents[1])),
         ("cpu", f"{_cpu_model()}, {os.cpu_count()} cores ({usable} usable), no GPU"),
         ("memory", f"{_memory_total_gb():.1f} GB"),
         ("os", platform.platform()),

@@ -22,6 +22,7 @@ MAX_SENTENCES = 3
 EXTRA_SENTENCE_RATIO = 0.92  # a further sentence must score this close to the best one
 ADJACENT_RATIO = 0.5  # the sentence right next to a chosen one continues its thought (A；B。)
 EXTRA_COSINE_RATIO = 0.9  # a further sentence must be about the question nearly as much as the best
+LIST_RATIO, LIST_COSINE_RATIO = 0.85, 0.75  # "which ones" questions gather answers from more sentences
 COMPARE_RATIO = 0.7  # for a comparison, another document's best sentence may score this much lower
 NEW_COVERAGE_MIN = 0.15  # ... and add this much of the question's terms, or come from another document
 COSINE_WEIGHT = 0.55
@@ -102,11 +103,12 @@ def choose_sentences(candidates: list[Candidate], terms: QueryTerms, lang: str,
         elif adjacent:
             ratio = ADJACENT_RATIO
         else:
-            ratio = EXTRA_SENTENCE_RATIO
+            ratio = LIST_RATIO if terms.asks_list else EXTRA_SENTENCE_RATIO
         if pick.score < ratio * chosen[0].score:
             continue
+        cosine_ratio = LIST_COSINE_RATIO if terms.asks_list else EXTRA_COSINE_RATIO
         if not (compare and other_doc) and not adjacent \
-                and pick.sentence.cosine < EXTRA_COSINE_RATIO * chosen[0].sentence.cosine:
+                and pick.sentence.cosine < cosine_ratio * chosen[0].sentence.cosine:
             continue  # it shares words with the question but is about something else
         new_terms = sum(w for t, w in terms.weights.items() if t in pick.sentence.tokens and t not in covered)
         if new_terms / terms.total_weight >= NEW_COVERAGE_MIN or other_doc:

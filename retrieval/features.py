@@ -13,6 +13,7 @@ _DATE_NUMBER = re.compile(r"(?:1[89]|20)\d\d(?=\s*年)|\d+(?=\s*[月日号])|(?<
 _ASKS_QUANTITY = re.compile(r"多少|几[个家项栋座名万亿年次所处条]|多大|多高|多长|多远|多重|比重|占比|百分之|"
                             r"增长了?多|how (many|much|large|big|long|far|high)|what (percentage|share|proportion)|"
                             r"\bnumber of\b|\bhow many\b", re.I)
+_ASKS_LIST = re.compile(r"哪些|有哪|包括哪|什么产业|\bwhich\b.*\b(are|were|industries|companies|projects)\b|\bwhat (are|were)\b", re.I)
 _ASKS_DATE = re.compile(r"何时|什么时候|哪一?年|哪天|几月|几号|日期|时间|when\b|what year|which year|what date", re.I)
 
 
@@ -24,6 +25,7 @@ class QueryTerms:
     asks_quantity: bool
     asks_date: bool
     slot: "QuantitySlot | None" = None  # what a how-much question measures, see quantity_slot
+    asks_list: bool = False  # 哪些 / 有哪些 / which … : the answer may be spread over sentences
     focus: str = ""  # the question's rarest term that the documents use: usually the name asked about
 
     @property
@@ -65,8 +67,10 @@ def analyse_query(search_question: str, idf, doc_freq, n_chunks: int, lang: str 
             else:
                 slot.measure_in_corpus = False
     return QueryTerms(tokens, weights, question_numbers(search_question),
-                      bool(_ASKS_QUANTITY.search(search_question)), bool(_ASKS_DATE.search(search_question)),
-                      slot, focus_term(tokens, weights, doc_freq, n_chunks))
+                      asks_quantity=bool(_ASKS_QUANTITY.search(search_question)),
+                      asks_date=bool(_ASKS_DATE.search(search_question)), slot=slot,
+                      focus=focus_term(tokens, weights, doc_freq, n_chunks),
+                      asks_list=bool(_ASKS_LIST.search(search_question)))
 
 
 def focus_term(tokens: list[str], weights: dict[str, float], doc_freq, n_chunks: int) -> str:

@@ -26,6 +26,8 @@ def clean_question(text: str) -> str:
         raise ValueError("must not be empty or only spaces")
     if len(question) > MAX_QUESTION_CHARS:
         raise ValueError(f"has {len(question)} characters; the limit is {MAX_QUESTION_CHARS}")
+    if any("\ud800" <= ch <= "\udfff" for ch in question):  # JSON allows "\ud800"; no encoder does
+        raise ValueError("contains an unpaired surrogate (\\ud800-\\udfff), which is not valid text")
     return question
 
 

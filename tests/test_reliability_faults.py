@@ -43,11 +43,6 @@ def ingest_command(index: Path, *flags: str) -> list[str]:
     return [sys.executable, "-m", "ingest", "--index", str(index), *flags]
 
 
-def run_ingest(index: Path, *flags: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run(ingest_command(index, *flags), cwd=REPO, capture_output=True, text=True, timeout=600,
-                          env=env_without_qa_settings(**env))
-
-
 def cached_vectors(cache_file: Path) -> int:
     if not cache_file.is_file():
         return 0
@@ -88,14 +83,13 @@ def test_kill_9_during_embedding_leaves_the_previous_index_serving(use_m3_index,
     qa = QA.load(Config(index_dir=index, embedder="use-m3"))
     assert "北京制药厂" in qa.ask("萌蒂(中国)制药有限公司是由谁共同投资的？").answer
 
-    # The next run finishes, reusing what was embedded before the kill.
+    # The next run finishes, embedding only what the killed one had not stored yet.
     done_before_kill = cached_vectors(cache / "embedding_cache.sqlite3")
-    rerun = run_ingest(index, *flags, QA_MODEL_CACHE=str(cache))
-    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    summary = build_index(Config(seeds_dir=seeds, index_dir=index, embedder="use-m3", model_cache=cache),
+                          log=lambda message: None)
     stored = read_index(index)
     assert sorted(stored.manifest["sources"]) == sorted(p.name for p in seeds.iterdir())
-    newly = int(rerun.stdout.split(" newly embedded")[0].rsplit("(", 1)[1])
-    assert newly == cached_vectors(cache / "embedding_cache.sqlite3") - done_before_kill
+    assert summary.newly_embedded == cached_vectors(cache / "embedding_cache.sqlite3") - done_before_kill
 
 
 KILL_WHILE_WRITING = """
@@ -114,7 +108,8 @@ sys.exit(main(sys.argv[1:]))
 
 def test_kill_9_while_writing_the_new_version_then_rebuilding(tmp_path):
     index = tmp_path / "index"
-    assert run_ingest(index, "--no-vectors").returncode == 0
+    config = Config(index_dir=index)
+    build_index(config, with_vectors=False, log=lambda message: None)
     served = index.resolve()
     before = snapshot(index)
 
@@ -124,8 +119,7 @@ def test_kill_9_while_writing_the_new_version_then_rebuilding(tmp_path):
     assert index.resolve() == served and snapshot(index) == before
     read_index(index)
 
-    rebuilt = run_ingest(index, "--no-vectors")
-    assert rebuilt.returncode == 0, rebuilt.stderr[-2000:]
+    build_index(config, with_vectors=False, log=lambda message: None)
     current = index.resolve()
     assert current != served
     read_index(index)
