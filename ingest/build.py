@@ -46,13 +46,14 @@ def build_index(config: Config, *, with_vectors: bool = True, log: Callable[[str
     if with_vectors and result.chunks:
         from tqdm import tqdm
 
-        from retrieval.embedders import load_embedder
+        from retrieval.embedders import canonical_name, load_embedder
         from ingest.normalize import search_form
         from retrieval.vector_store import (FAISS_FILE, SENTENCE_SPANS_FILE, SENTENCE_VECTORS_FILE,
                                             EmbeddingCache, embed_chunks, embed_texts, faiss_writer,
-                                            npy_writer, sentence_spans)
+                                            LazyEmbedder, npy_writer, sentence_spans)
 
-        embedder = load_embedder(config.embedder, config.model_cache)
+        embedder = LazyEmbedder(canonical_name(config.embedder),
+                                lambda: load_embedder(config.embedder, config.model_cache))
         cache = EmbeddingCache(config.model_cache / "embedding_cache.sqlite3")
         try:
             with tqdm(total=len(result.chunks), desc=f"embedding chunks ({embedder.name})", unit="chunk") as bar:
@@ -68,7 +69,7 @@ def build_index(config: Config, *, with_vectors: bool = True, log: Callable[[str
         extra_files[FAISS_FILE] = faiss_writer(vectors)
         extra_files[SENTENCE_VECTORS_FILE] = npy_writer(sentence_vectors.astype(np.float16))
         extra_files[SENTENCE_SPANS_FILE] = npy_writer(np.asarray(spans, dtype=np.int64).reshape(-1, 3))
-        manifest["embedder"] = {"name": embedder.name, "dim": embedder.dim}
+        manifest["embedder"] = {"name": embedder.name, "dim": int(vectors.shape[1])}
         embedder_name = embedder.name
     version = write_index(config.index_dir, result.documents, result.chunks, manifest, extra_files)
     return BuildSummary(len(result.documents), len(result.chunks), embedder_name, newly,

@@ -69,6 +69,29 @@ def sentence_spans(chunks: list[Chunk]) -> list[tuple[int, int, int]]:
     return spans
 
 
+class LazyEmbedder(Embedder):
+    """Loads the model on first use: re-ingesting unchanged documents (all vectors cached) never
+    pays the seconds a model takes to load."""
+
+    def __init__(self, name: str, load: Callable[[], Embedder]) -> None:
+        self.name = name
+        self._load = load
+        self._model: Embedder | None = None
+
+    @property
+    def model(self) -> Embedder:
+        if self._model is None:
+            self._model = self._load()
+        return self._model
+
+    @property
+    def dim(self) -> int:  # type: ignore[override]
+        return self.model.dim
+
+    def embed_batch(self, texts: list[str], *, is_query: bool) -> np.ndarray:
+        return self.model.embed_batch(texts, is_query=is_query)
+
+
 def embed_chunks(chunks: list[Chunk], embedder: Embedder, cache: EmbeddingCache | None,
                  progress: Callable[[int], None] | None = None, batch: int = 32) -> tuple[np.ndarray, int]:
     """(n_chunks, dim) float32 vectors and how many were newly embedded (cache misses)."""
@@ -95,7 +118,8 @@ def embed_texts(texts: list[str], embedder: Embedder, cache: EmbeddingCache | No
             cache.put_many(embedder.name, new)
         if progress:
             progress(len(idx))
-    matrix = np.zeros((len(texts), embedder.dim), dtype=np.float32)
+    dim = len(next(iter(known.values()))) if known else embedder.dim
+    matrix = np.zeros((len(texts), dim), dtype=np.float32)
     for i, sha in enumerate(shas):
         matrix[i] = known[sha]
     return matrix, len(missing)
