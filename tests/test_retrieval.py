@@ -123,3 +123,12 @@ def test_compound_question_answers_both_parts(gemma_qa):
     answer = gemma_qa.ask("SMC在经开区2022年工作总结中被称为什么规模的企业？它的天津工厂去年年产值是多少？")
     joined = "".join(c.quote for c in answer.citations)
     assert "百亿级" in joined and "10億" in joined
+
+
+def test_langchain_retriever_returns_ranked_documents(light_qa):
+    from retrieval.langchain_retriever import HybridRetriever
+
+    docs = HybridRetriever(qa=light_qa, k=3).invoke("萌蒂(中国)制药有限公司是由谁共同投资的？")
+    assert len(docs) == 3
+    assert "萌蒂公司" in docs[0].page_content and docs[0].metadata["doc"] == "000_f07e5012fceaca9b.txt"
+    assert docs[0].metadata["score"] >= docs[1].metadata["score"]
