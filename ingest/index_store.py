@@ -19,7 +19,6 @@ from typing import Callable
 from qa_types import Chunk, Document
 
 INDEX_FORMAT = "govdoc-index v1"
-KEEP_VERSIONS = 2  # the current index and the one before it
 
 
 class IndexUnusableError(Exception):
@@ -83,11 +82,12 @@ def write_index(index_dir: Path, documents: list[Document], chunks: list[Chunk],
         (version / "manifest.json").write_text(json.dumps(full_manifest, ensure_ascii=False, indent=2) + "\n",
                                                encoding="utf-8")
         _fsync_tree(version)
+        previous = index_dir.resolve() if index_dir.is_symlink() else None
         _swap_symlink(index_dir, version)
     except BaseException:
         shutil.rmtree(version, ignore_errors=True)
         raise
-    _prune(versions, keep=version)
+    _prune(versions, keep={version.resolve()} | ({previous} if previous else set()))
     return version
 
 
@@ -99,13 +99,19 @@ def _swap_symlink(index_dir: Path, version: Path) -> None:
     if link.is_symlink() or link.exists():
         link.unlink()
     link.symlink_to(os.path.relpath(version, index_dir.parent))
-    os.replace(link, index_dir)  # rename(2) over the old link: atomic
+    try:
+        os.replace(link, index_dir)  # rename(2) over the old link: atomic
+    except BaseException:
+        link.unlink(missing_ok=True)
+        raise
 
 
-def _prune(versions: Path, keep: Path) -> None:
-    old = sorted((p for p in versions.iterdir() if p.is_dir() and p != keep), key=lambda p: p.stat().st_mtime)
-    for path in old[: max(0, len(old) - (KEEP_VERSIONS - 1))]:
-        shutil.rmtree(path, ignore_errors=True)
+def _prune(versions: Path, keep: set[Path]) -> None:
+    """Remove every version but the new one and the one it replaced (a server may still be
+    reading it); half-written folders left by a killed ingest go too."""
+    for path in versions.iterdir():
+        if path.is_dir() and path.resolve() not in keep:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def read_manifest(index_dir: Path) -> dict:

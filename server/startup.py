@@ -53,10 +53,12 @@ def ensure_index(config: Config, log: Callable[[str], None] = print) -> None:
 
 def load_qa(config: Config, log: Callable[[str], None] = print):
     """The QA object (index + embedding model), built first if there is no index yet."""
-    ensure_index(config, log)
-    from retrieval.pipeline import QA
+    from retrieval.model_fetch import ModelFetchError
 
     try:
+        ensure_index(config, log)
+        from retrieval.pipeline import QA
+
         return QA.load(config)
-    except IndexUnusableError as exc:
-        raise StartupError(str(exc)) from None
+    except (IndexUnusableError, ModelFetchError) as exc:  # one clear line, never a traceback
+        raise StartupError(str(exc).splitlines()[0]) from None
