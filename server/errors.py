@@ -11,6 +11,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("govdoc_qa.server")
 
@@ -46,6 +47,16 @@ async def _on_validation_error(request: Request, exc: RequestValidationError) ->
     return JSONResponse(body, status_code=status)
 
 
+async def _on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    """FastAPI's own HTTP errors in the same one-line shape; a body it could not even decode
+    (invalid UTF-8) is reported like any other body that is not JSON."""
+    if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
+        message = "the request body is not valid JSON"
+    else:
+        message = str(exc.detail)
+    return JSONResponse({"error": message, "errors": []}, status_code=exc.status_code, headers=exc.headers)
+
+
 async def _on_unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
     return JSONResponse({"error": "internal error; the server log has the details", "errors": []}, status_code=500)
@@ -53,4 +64,5 @@ async def _on_unexpected_error(request: Request, exc: Exception) -> JSONResponse
 
 def add_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(Exception, _on_unexpected_error)
