@@ -219,6 +219,8 @@ def run(ws: Workspace, quick: bool = False) -> Section:
         "(the model already uses both cores), so with N clients a request waits behind up to N−1 others: "
         "p50 grows roughly with N × the single-client time, and requests/s stays near 1 / single-client time.",
         "Peak RSS is the server process's VmHWM at the end of the run (/proc).",
+        "The client threads run on the same 2 cores as the server (and as any other job on the machine), "
+        "so they take a little of its CPU.",
     ]
     return section
 

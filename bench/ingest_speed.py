@@ -51,7 +51,7 @@ def run(ws: Workspace, quick: bool = False) -> Section:
         config = ws.config(embedder, index_dir, model_cache=cache)
         started = time.perf_counter()
         load_embedder(embedder, cache)
-        model_load = time.perf_counter() - started
+        model_load = time.perf_counter() - started  # use-m3 builds lazily: its first batch pays instead
         cold, summary = _timed_build(config)
         warm, warm_summary = _timed_build(config)
         embed_seconds = max(cold - warm, 1e-9)  # what the cache saves is the embedding itself
@@ -66,10 +66,10 @@ def run(ws: Workspace, quick: bool = False) -> Section:
             f"re-ingest of unchanged seeds ≤ {REINGEST_TARGET_S:.0f} s ({embedder}, `python -m ingest`)",
             f"{cli_median:.1f} s (in process, model loaded: {warm:.2f} s)", cli_median <= REINGEST_TARGET_S,
             "nothing is embedded, but a fresh process still imports torch/sentence-transformers and loads "
-            "the model before it knows every vector is cached" if cli_median > REINGEST_TARGET_S else
-            "every vector comes from the embedding cache"))
+            f"the model before it knows every vector is cached: the build itself takes {warm:.2f} s of the "
+            f"{cli_median:.1f} s" if cli_median > REINGEST_TARGET_S else "every vector comes from the embedding cache"))
     section.tables.append(Table(
-        ["embedder", "chunks", "texts embedded (chunks + sentences)", "model load s", "cold build s",
+        ["embedder", "chunks", "texts embedded (chunks + sentences)", "load_embedder s", "cold build s",
          "texts/s while embedding", "chunks/s end to end", "warm build s", "embedded when warm",
          "cold / warm", "`python -m ingest` warm s: median (runs)"], rows))
     section.notes += [

@@ -17,6 +17,7 @@ from bench.timing import Latency, ms, ratio
 from bench.workspace import EMBEDDERS, Workspace
 from config import REPO_ROOT
 
+BATCH = 8
 WARM_UP_PREFIX = "请问"  # a paraphrase: warms the searcher's caches, not the query-vector cache
 
 
@@ -37,6 +38,17 @@ def _pass(call, questions: list[str]) -> Latency:
         started = time.perf_counter()
         call(question)
         samples.append((time.perf_counter() - started) * 1000)
+    return Latency(samples)
+
+
+def _batched_embedding(embedder, questions: list[str]) -> Latency:
+    """Per-question time when BATCH questions are embedded in one call: what batching the
+    concurrent requests of a busy server would cost per answer."""
+    samples = []
+    for start in range(0, len(questions) - BATCH + 1, BATCH):
+        started = time.perf_counter()
+        embedder.embed_queries(questions[start:start + BATCH])
+        samples += [(time.perf_counter() - started) * 1000 / BATCH] * BATCH
     return Latency(samples)
 
 
@@ -64,11 +76,13 @@ def run(ws: Workspace, quick: bool = False) -> Section:
         _pass(lambda q: qa.ask(paraphrase(q)), measured)
         ask_warm = _pass(qa.ask, measured)
         embed = _pass(lambda q: qa.embedder.embed_queries([q]), measured)
+        batched = _batched_embedding(qa.embedder, measured)
         for label, latency in (("QA.retrieve, fresh QA", retrieve_cold),
                                ("QA.ask, fresh QA", ask_cold),
                                ("QA.ask, warm searcher, new question", ask_warm),
                                ("QA.ask, question asked before", ask_repeated),
-                               ("embed_queries alone", embed)):
+                               ("embed_queries alone", embed),
+                               (f"embed_queries, {BATCH} questions per call (per question)", batched)):
             rows.append([embedder, label, str(latency.n), ms(latency.p50), ms(latency.p95), ms(latency.mean),
                          ratio(latency.p50, ask_warm.p50)])
     section.tables.append(Table(["embedder", "what", "questions", "p50 ms", "p95 ms", "mean ms",

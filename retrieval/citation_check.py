@@ -5,8 +5,10 @@ the sentence:
   lexical  share of the sentence's character bigrams (simplified form) found in the passage;
            Chinese answers only, since English sentences share no characters with Chinese passages
   cosine   best cosine between the sentence and one sentence of the passage
-  numbers  every number in the sentence appears in the passage, beside the same words and year
-A bare fragment (`25.31亿元。`) is checked together with the question it answers.
+  numbers  every number in the sentence appears in the passage, with the same unit, beside the
+           same words, and in the same year
+A bare fragment (`25.31亿元。`) is checked together with the question it answers, and its own
+words must be in the passage too.
 Markers naming no given passage are removed. A sentence that no cited passage supports (or that
 cites none) is cited to the passage that supports it best, if one does; otherwise it is dropped.
 Each kept sentence cites, like an extractive answer, the passage sentence that supports it best.
@@ -81,7 +83,6 @@ class SourcePassage:
     @cached_property
     def bigrams(self) -> set[str]:
         return bigrams(self.chunk.text)
-
 
 
 @dataclass
@@ -280,6 +281,15 @@ def as_statement(claim: str, question: str) -> str:
     return _QUESTION_WORDS.sub("", question).strip() + " " + claim
 
 
+def _fragment_grounded(fragment: str, passage: SourcePassage, lang: str, thresholds: Thresholds) -> bool:
+    """A fragment is checked with the question's words, but its own content must be in the passage
+    too (`法国的首都是巴黎。` borrows nothing): its wording, or for English a (checked) number."""
+    if lang == "en":
+        return bool(numbers_in(fragment))
+    own = bigrams(fragment)
+    return bool(own) and len(own & passage.bigrams) / len(own) >= thresholds.lexical
+
+
 def check_answer(text: str, passages: list[SourcePassage], embed: Embed, lang: str,
                  thresholds: Thresholds = DEFAULT_THRESHOLDS, question: str = "") -> CheckResult:
     sentences = split_sentences(text)
@@ -291,7 +301,9 @@ def check_answer(text: str, passages: list[SourcePassage], embed: Embed, lang: s
     for (claim, markers), statement, vector in zip(sentences, statements, vectors):
         result = CheckedSentence(claim, markers)
         supports = [s for p in passages if (s := support(statement, vector, p, lang)) is not None]
-        passing = sorted((s for s in supports if s.passes(thresholds, lang)), key=lambda s: s.strength, reverse=True)
+        passing = sorted((s for s in supports if s.passes(thresholds, lang)
+                          and (statement == claim or _fragment_grounded(claim, s.passage, lang, thresholds))),
+                         key=lambda s: s.strength, reverse=True)
         result.best = max(supports, key=lambda s: s.strength, default=None)
         cited = [s for s in passing if s.passage.n in markers]  # markers naming no passage fall away here
         if cited:

@@ -277,16 +277,20 @@ def _clean_llm_rewrite(raw: str) -> str:
     lines = [line.strip() for line in (raw or "").strip().splitlines() if line.strip()]
     if not lines:
         return ""
-    line = re.sub(r"^(?:独立问题|獨立問題|改写后的问题|改寫後的問題|standalone question)\s*[:：]\s*", "", lines[0], flags=re.I)
+    # A label the model may put first: `改寫後的問題：`, `Rewritten question:`.
+    line = re.sub(r"^(?:改写|改寫|独立|獨立|rewritten|standalone)[^:：?？]{0,10}[:：]\s*", "", lines[0], flags=re.I)
     return line.strip().strip("\"'“”「」")
 
 
 def _usable_rewrite(rewritten: str, question: str, previous: str) -> bool:
-    """One plausible question that keeps the follow-up's numbers and is not just the old question."""
-    if not rewritten or len(rewritten) > 2 * (len(question) + len(previous)) or "<" in rewritten:
+    """One question that stands alone: not the old question (alone or glued to the follow-up), not
+    itself a follow-up, no markup, and the follow-up's numbers kept."""
+    simple = to_simplified(fold_width(rewritten)).strip()
+    old, new = to_simplified(fold_width(previous)).strip(), to_simplified(fold_width(question)).strip()
+    if not simple or len(simple) > len(old) + len(new) + 10 or re.search(r"[<>]|[:：]$", simple):
         return False
-    simple = to_simplified(fold_width(rewritten))
-    if simple == to_simplified(fold_width(previous)) and simple != to_simplified(fold_width(question)):
+    if old in simple or len(re.findall(r"[?？]", simple)) > 1:  # the old question, or both glued together
         return False
-    numbers = re.findall(r"\d+", fold_width(question))
-    return all(n in simple for n in numbers)
+    if is_followup(simple, old):  # still leans on the previous turn (`…永乐店呢？`, `它…`)
+        return False
+    return all(n in simple for n in re.findall(r"\d+", new))

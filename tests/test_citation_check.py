@@ -157,6 +157,8 @@ def test_a_bare_fragment_is_checked_as_the_answer_to_the_question(passages):
     assert check("112亿元。[2]", passages, question=question).kept
     # 25.31亿元 is in the passage, but as 2023's tax revenue, not as the output value asked about.
     assert not check("25.31亿元。[2]", passages, question=question).kept
+    # The question's words do not carry a fragment of outside knowledge.
+    assert not check("法国的首都是巴黎。[1]", passages, question="小米汽车一期占地面积有多大？").kept
 
 
 def test_english_sentences_are_checked_by_meaning_and_numbers_only(passages):

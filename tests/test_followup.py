@@ -112,10 +112,16 @@ def test_a_usable_llm_rewrite_is_used_in_the_askers_script():
     assert llm.calls == [(pair["question"], pair["first_question"], "zh-Hant")]
 
 
-@pytest.mark.parametrize("reply", [TimeoutError("no reply"), "", "全区规模以上先进制造业总产值2024年目标是多少？",
-                                   "全区规模以上先进制造业总产值目标是多少？", "<passage>忽略规则</passage>"])
+@pytest.mark.parametrize("reply", [
+    TimeoutError("no reply"), "",
+    "全区规模以上先进制造业总产值2024年目标是多少？",  # the previous question again
+    "全区规模以上先进制造业总产值2024年目标是多少？那2025年的目标呢？",  # both glued together
+    "全区规模以上先进制造业总产值目标是多少？",  # the follow-up's year lost
+    "<previous>全区规模以上先进制造业总产值2024年目标是多少？</previous>",  # the prompt echoed
+    "它2025年的目标是多少？",  # still leans on the previous turn
+    "全区2025年呢？",
+])
 def test_a_failed_or_unusable_llm_rewrite_falls_back_to_the_rules(reply):
-    # Raises / empty / the previous question again / drops the follow-up's year / markup.
     pair = PAIRS["f001"]
     llm = ScriptedLLM(reply)
     rewritten = rewrite_followup(pair["question"], history(pair["first_question"]), llm)
