@@ -19,7 +19,7 @@ MODEL=small
 for arg in "$@"; do
   case "$arg" in
     --large) MODEL=large ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
     *) echo "unknown option: $arg (try --help)" >&2; exit 2 ;;
   esac
 done
