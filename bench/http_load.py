@@ -13,6 +13,7 @@ there to show that nothing fails under sustained load, not for its latency.
 from __future__ import annotations
 
 import itertools
+import os
 import socket
 import statistics
 import subprocess
@@ -167,7 +168,7 @@ def drive(url: str, questions: list[str], clients: int, *, total: int | None = N
 def _row(embedder: str, label: str, run: LoadResult, rss: float) -> list[str]:
     return [embedder, label, str(run.clients), str(run.requests), str(len(run.errors)), f"{run.per_second:.1f}",
             ms(run.latency.p50), ms(run.latency.p95), ms(max(run.latency.samples, default=float("nan"))),
-            f"{rss:.0f}"]
+            f"{rss:.0f}", f"{os.getloadavg()[0]:.1f}"]
 
 
 def run(ws: Workspace, quick: bool = False) -> Section:
@@ -204,7 +205,7 @@ def run(ws: Workspace, quick: bool = False) -> Section:
                        f"{load:.1f}", f"{max(cold - imports - load, 0):.1f}"])
         _add_targets(section, embedder, at_target, soak, cold, (imports, load))
     section.tables.append(Table(["embedder", "run", "clients", "requests", "errors", "requests/s", "p50 ms",
-                                 "p95 ms", "max ms", "server peak RSS MB"], rows,
+                                 "p95 ms", "max ms", "server peak RSS MB", "load (1 min) after"], rows,
                                 f"{len(measured)} requests per run, each question once (see the module "
                                 "docstring for fresh vs warm)."))
     section.tables.append(Table(["embedder", "cold start s (median)", "each start s", "of which: import app.py",

@@ -10,6 +10,7 @@ QA keeps caches that change what a question costs, so each pass says which are w
 """
 from __future__ import annotations
 
+import os
 import time
 
 from bench.report import Section, Table
@@ -77,6 +78,7 @@ def run(ws: Workspace, quick: bool = False) -> Section:
         ask_warm = _pass(qa.ask, measured)
         embed = _pass(lambda q: qa.embedder.embed_queries([q]), measured)
         batched = _batched_embedding(qa.embedder, measured)
+        load = f"{os.getloadavg()[0]:.1f}"
         for label, latency in (("QA.retrieve, fresh QA", retrieve_cold),
                                ("QA.ask, fresh QA", ask_cold),
                                ("QA.ask, warm searcher, new question", ask_warm),
@@ -84,9 +86,9 @@ def run(ws: Workspace, quick: bool = False) -> Section:
                                ("embed_queries alone", embed),
                                (f"embed_queries, {BATCH} questions per call (per question)", batched)):
             rows.append([embedder, label, str(latency.n), ms(latency.p50), ms(latency.p95), ms(latency.mean),
-                         ratio(latency.p50, ask_warm.p50)])
+                         ratio(latency.p50, ask_warm.p50), load])
     section.tables.append(Table(["embedder", "what", "questions", "p50 ms", "p95 ms", "mean ms",
-                                 "p50 / warm QA.ask p50"], rows))
+                                 "p50 / warm QA.ask p50", "load (1 min) after"], rows))
     section.notes += [
         f"{len(measured)} gold questions (simplified, traditional and English), one at a time, one client; "
         "a warm-up question before each pass is not counted.",

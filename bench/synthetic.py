@@ -12,8 +12,8 @@ its vector is made from the stored use-m3 vectors of those sentences:
   directions in 512 dimensions spread the vectors evenly, which is harder for an approximate
   index than real data: pessimistic.
 
-A real corpus falls between the two (checked on real embeddings of a sample in `proxy_check`), so
-reporting both brackets what a real 100k-chunk corpus would show.
+Reporting both brackets what a real 100k-chunk corpus would show; `proxy_check` (bench/scale.py)
+embeds a sample for real and shows where real vectors fall between the two.
 """
 from __future__ import annotations
 
