@@ -88,6 +88,11 @@ def feedback_record(answer: Answer) -> dict:
             "citations": [c.to_dict() for c in answer.citations]}
 
 
+def encodable(text: str) -> str:
+    """`text` with unpaired surrogates replaced by U+FFFD, so that it can be encoded as UTF-8."""
+    return "".join("\ufffd" if "\ud800" <= ch <= "\udfff" else ch for ch in text)
+
+
 def history_from(turns: dict[int, dict]) -> list[dict[str, str]]:
     """The conversation so far as plain text (the chatbot itself holds HTML), newest last."""
     history = []
@@ -105,7 +110,9 @@ def build_chat_ui(qa, feedback: FeedbackStore) -> gr.Blocks:
             question = clean_question(message or "")
         except ValueError as exc:
             gr.Warning(f"请修改问题 · The question {exc}")
-            yield message, messages, turns
+            # The text goes back into the box so nothing typed is lost; Gradio cannot send a lone
+            # surrogate to the browser (the stream would drop), so those become U+FFFD.
+            yield encodable(message or ""), messages, turns
             return
         lang = detect_script(question)
         messages = [*messages, {"role": "user", "content": question_html(question)},

@@ -7,7 +7,6 @@ Load checks the index (manifest, checksums) and that it was built with the confi
 """
 from __future__ import annotations
 
-import threading
 import time
 from functools import lru_cache
 from typing import Iterator
@@ -23,6 +22,7 @@ from retrieval.compound import asks_to_compare, split_compound
 from retrieval.embedders import Embedder, canonical_name, load_embedder
 from retrieval.calibration import load_thresholds
 from retrieval.followup import rewrite_followup
+from retrieval.query_batcher import QueryBatcher
 from retrieval.search import HybridSearcher, as_passages, interleave
 from retrieval.vector_store import FAISS_FILE, SENTENCE_SPANS_FILE, SENTENCE_VECTORS_FILE, load_faiss
 
@@ -42,8 +42,9 @@ class QA:
         self.index_info = index_info
         self.thresholds = thresholds
         self.llm = llm
-        self._lock = threading.Lock()  # one query embedding at a time: 2 cores, torch already uses both
-        self._embed_query = lru_cache(maxsize=1024)(self._embed_query_uncached)  # repeated questions are free
+        # Concurrent questions share one model call; repeated questions are free.
+        self._batcher = QueryBatcher(embedder.embed_queries)
+        self._embed_query = lru_cache(maxsize=1024)(self._batcher.embed)
 
     @classmethod
     def load(cls, config: Config | None = None, embedder: str | None = None, llm: bool | None = None) -> "QA":
@@ -80,10 +81,6 @@ class QA:
 
             llm_client = LLMAnswerer.from_config(config)
         return cls(config, model, searcher, info, load_thresholds(wanted), llm_client)
-
-    def _embed_query_uncached(self, text: str) -> np.ndarray:
-        with self._lock:
-            return self.embedder.embed_queries([text])[0]
 
     def retrieve(self, question: str, k: int = 10) -> list[Passage]:
         lang = detect_script(question)
