@@ -32,7 +32,8 @@ class Config:
     llm_base_url: str = ""  # QA_LLM_BASE_URL: OpenAI-compatible endpoint; empty = extractive answers only
     llm_model: str = ""  # QA_LLM_MODEL
     llm_api_key: str = ""  # QA_LLM_API_KEY: never logged
-    llm_timeout: float = 30.0  # QA_LLM_TIMEOUT: seconds
+    llm_timeout: float = 30.0  # QA_LLM_TIMEOUT: seconds (a 0.5B model on 2 CPU cores needs ~90)
+    llm_max_tokens: int = 400  # QA_LLM_MAX_TOKENS: longest generated answer, in tokens
     top_k: int = 5  # QA_TOP_K: passages considered for an answer
 
     @classmethod
@@ -64,7 +65,10 @@ def _parse(key: str, raw: str, type_name) -> object:
         if type_name == "Path":
             return Path(raw).expanduser()
         if type_name == "int":
-            return int(raw)
+            value = int(raw)
+            if value <= 0:
+                raise ValueError("must be a positive whole number")
+            return value
         if type_name == "float":
             value = float(raw)
             if value <= 0:

@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PROMPTS_DIR = REPO_ROOT / "prompts"
-DEFAULT_MAX_TOKENS = 400  # the llama.cpp server honours only max_tokens in the body (docs/llm.md)
 ANSWER_PASSAGES = 3  # passages in the prompt (~800 prompt tokens): prompt evaluation dominates on a CPU
 PLACEHOLDER_API_KEY = "not-needed"  # local servers ignore the key, but the client insists on one
 SCRIPT_NAME = {"zh-Hans": "简体中文", "zh-Hant": "繁體中文", "en": "English"}
@@ -96,7 +95,7 @@ def followup_prompt(question: str, previous: str, lang: str) -> tuple[str, str]:
 
 # ---------------------------------------------------------------- the model
 class LLMAnswerer:
-    def __init__(self, chat: ChatOpenAI, timeout: float, max_tokens: int = DEFAULT_MAX_TOKENS,
+    def __init__(self, chat: ChatOpenAI, timeout: float, max_tokens: int = Config.llm_max_tokens,
                  answer_passages: int = ANSWER_PASSAGES) -> None:
         self.chat = chat
         self.timeout = timeout
@@ -104,9 +103,10 @@ class LLMAnswerer:
         self.answer_passages = answer_passages
 
     @classmethod
-    def from_config(cls, config: Config, max_tokens: int = DEFAULT_MAX_TOKENS) -> "LLMAnswerer":
+    def from_config(cls, config: Config, max_tokens: int | None = None) -> "LLMAnswerer":
         if not config.llm_base_url or not config.llm_model:
             raise ValueError("an LLM needs both QA_LLM_BASE_URL and QA_LLM_MODEL (see docs/llm.md)")
+        max_tokens = max_tokens or config.llm_max_tokens
         chat = ChatOpenAI(
             model=config.llm_model,
             base_url=config.llm_base_url,
@@ -114,7 +114,7 @@ class LLMAnswerer:
             timeout=config.llm_timeout,
             max_retries=0,  # a failure falls back to the extractive answer at once; retries only add waiting
             temperature=0.0,
-            extra_body={"max_tokens": max_tokens},
+            extra_body={"max_tokens": max_tokens},  # llama.cpp's server ignores max_completion_tokens
         )
         return cls(chat, config.llm_timeout, max_tokens)
 

@@ -27,6 +27,19 @@ def test_unknown_variable_and_bad_value_are_named():
         Config.from_env({"QA_PORT": "eighty"})
     with pytest.raises(ValueError, match="QA_LLM_TIMEOUT"):
         Config.from_env({"QA_LLM_TIMEOUT": "-1"})
+    for name, value in (("QA_TOP_K", "0"), ("QA_LLM_MAX_TOKENS", "-5")):
+        with pytest.raises(ValueError, match=f"{name}.*positive"):
+            Config.from_env({name: value})
+
+
+def test_llm_answers_are_bounded_by_the_configured_max_tokens():
+    from retrieval.llm import LLMAnswerer
+
+    config = Config.from_env({"QA_LLM_BASE_URL": "http://127.0.0.1:9/v1", "QA_LLM_MODEL": "m",
+                              "QA_LLM_MAX_TOKENS": "120"})
+    answerer = LLMAnswerer.from_config(config)
+    assert answerer.max_tokens == 120 and answerer.chat.extra_body == {"max_tokens": 120}
+    assert LLMAnswerer.from_config(config, max_tokens=50).max_tokens == 50
 
 
 def test_api_key_not_in_repr():
