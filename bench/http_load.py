@@ -216,9 +216,9 @@ def run(ws: Workspace, quick: bool = False) -> Section:
     section.notes += [f"error ({embedder}, {clients} clients, {problems.count((embedder, clients, e))}×): {e}"
                       for embedder, clients, e in distinct[:8]]
     section.notes += [
-        "Latency is what the client sees, queueing in the server included. QA embeds one query at a time "
-        "(the model already uses both cores), so with N clients a request waits behind up to N−1 others: "
-        "p50 grows roughly with N × the single-client time, and requests/s stays near 1 / single-client time.",
+        "Latency is what the client sees, queueing in the server included. Questions that arrive while the "
+        "model is busy are embedded together in the next batch (retrieval/query_batcher.py), so requests/s "
+        "grows with clients until the cores are full, and past that p50 grows with the number of clients.",
         "Peak RSS is the server process's VmHWM at the end of the run (/proc).",
         "The client threads run on the same 2 cores as the server (and as any other job on the machine), "
         "so they take a little of its CPU.",
@@ -236,8 +236,9 @@ def _add_targets(section: Section, embedder: str, at_target: tuple[LoadResult, L
             f"0 errors ({embedder}, warm server)",
             f"p50 {ms(warm.latency.p50)} ms, p95 {ms(warm.latency.p95)} ms, {len(warm.errors)} errors "
             f"(fresh server: p50 {ms(fresh.latency.p50)}, p95 {ms(fresh.latency.p95)})", met,
-            "" if met else f"{warm.per_second:.1f} answers/s is all the server gives: {TARGET_CLIENTS} clients "
-                           "queue behind one another for the serialised query embedding"))
+            "" if met else f"{warm.per_second:.1f} answers/s is all the 2 cores give: concurrent questions share "
+                           "query-embedding batches, but each still costs the model ≈ 36 ms of both cores "
+                           "(see 'Query latency'), so p50 ≈ clients / answers per second"))
     section.targets.append(Target(
         f"{SOAK_CLIENTS} clients for {SOAK_SECONDS} s with 0 errors ({embedder})",
         f"{soak.requests} requests, {len(soak.errors)} errors" if soak else "not run (--quick)",

@@ -19,9 +19,11 @@ from bench.report import Section, Table, Target
 from bench.synthetic import perturb, recombine, sentence_pool
 from bench.timing import Latency, ms, ratio
 from bench.workspace import Workspace
+from retrieval import vector_store
 
 SIZES, QUICK_SIZES = (1_000, 10_000, 100_000), (1_000, 10_000)
-HNSW_M, EF_CONSTRUCTION, PRODUCTION_EF_SEARCH = 32, 80, 128  # as in retrieval.vector_store.build_faiss
+HNSW_M, EF_CONSTRUCTION, PRODUCTION_EF_SEARCH = vector_store.HNSW_M, vector_store.HNSW_EF_CONSTRUCTION, \
+    vector_store.HNSW_EF_SEARCH  # exactly what retrieval.vector_store.build_faiss builds
 EF_SEARCH = (16, 32, 64, 128, 256, 512)
 DEPTH = 30  # candidates the searcher takes from FAISS (retrieval.search.CANDIDATES_PER_LIST)
 RECALL_TARGET, RECALL_SIZE = 0.98, 100_000
@@ -262,7 +264,7 @@ def run(ws: Workspace, quick: bool = False) -> Section:
          f"smallest efSearch for recall@10 ≥ {RECALL_TARGET}, optimistic", "same, pessimistic", "recommended"],
         recommended,
         f"Recommendation by corpus size (the code switches to HNSW above retrieval/vector_store.HNSW_ABOVE = "
-        f"50,000 chunks): flat while its p95 at 768-d stays ≤ {FLAT_BUDGET_MS} ms, a tenth of the answer's "
+        f"{vector_store.HNSW_ABOVE:,} chunks): flat while its p95 at 768-d stays ≤ {FLAT_BUDGET_MS} ms, a tenth of the answer's "
         "p95 target; else HNSW tuned on the pessimistic proxy."))
     if RECALL_SIZE not in sizes:
         section.targets.append(Target(f"recall@10 ≥ {RECALL_TARGET} at 100k chunks", "not run (--quick)", None))
