@@ -31,6 +31,7 @@ def answer_to_row(item_id: str, question: str, answer: Answer, latency_ms: float
         "abstained": bool(answer.abstained),
         "lang": answer.lang,
         "standalone_question": answer.standalone_question,
+        "notice": answer.notice,  # e.g. the LLM failed and the extractive answer stands in
         "citations": [
             {"doc": c.doc, "text": c.quote or c.text, "passage": c.text, "start": c.start, "end": c.end}
             for c in answer.citations
