@@ -28,6 +28,7 @@ WEIGHTS_EN = {"dense": 0.45, "sent": 0.55}
 NUMBER_WEIGHT = 0.10
 RRF_TIEBREAK = 0.02
 HEADING_DISCOUNT = 0.85  # question terms found only in the section heading count for this much
+SHORT_SENTENCE_CHARS = 25  # "公园总面积达785.1公顷。": so short, its subject is in the sentence before
 
 
 @dataclass
@@ -115,18 +116,20 @@ class HybridSearcher:
         rows = self.sentences_of.get(i, [])
         cosines = (self.sentence_vectors[rows].astype(np.float32) @ query_vector) if rows else np.zeros(0)
         sentences = []
-        previous_form = ""
+        previous_form, previous_tokens = "", set()
         heading_form = search_form(section_leaf(chunk.section))
         heading_tokens = set(tokenize(heading_form))
         for row, cos in zip(rows, cosines):
             form, tokens = self._sentence_form(row)
             _, start, end = (int(x) for x in self.sentence_spans[row])
-            # A sentence under `（二）着力建设两个服务型智造基地` is about those bases without naming them.
-            cover = max(coverage(terms, tokens), HEADING_DISCOUNT * coverage(terms, tokens | heading_tokens))
+            # A sentence under `（二）着力建设两个服务型智造基地` is about those bases without naming
+            # them; a very short one continues the sentence before (马驹桥湿地公园…。公园总面积达…。).
+            context = heading_tokens | (previous_tokens if len(form) <= SHORT_SENTENCE_CHARS else set())
+            cover = max(coverage(terms, tokens), HEADING_DISCOUNT * coverage(terms, tokens | context))
             sentence = ScoredSentence(start, end, float(cos), cover, tokens, form)
             sentence.has_focus = mentions_focus(form, previous_form, terms.focus) or terms.focus in heading_form
             sentences.append(sentence)
-            previous_form = form
+            previous_form, previous_tokens = form, tokens
         features = {
             "dense": float(self.chunk_vectors[i] @ query_vector),
             "sent": float(cosines.max()) if len(cosines) else 0.0,

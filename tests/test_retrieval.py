@@ -91,6 +91,16 @@ def test_unstated_figure_abstains_with_related_passages(gemma_qa):
     assert answer.related and any("华海清科" in p.chunk.text for p in answer.related)
 
 
+@pytest.mark.slow
+def test_short_sentence_continuing_the_one_before_answers_how_much(gemma_qa):
+    # 001: "马驹桥湿地公园在原有平原造林的基础上建设而成，…。公园总面积达785.1公顷。" The figure sits in
+    # a short sentence whose subject is the sentence before; a longer sentence elsewhere that
+    # names 马驹桥镇 and 总面积 (of the town's western part) must not win over it.
+    answer = gemma_qa.ask("马驹桥湿地公园占地总面积有多少？")
+    assert not answer.abstained
+    assert "785.1公顷" in answer.citations[0].quote
+
+
 @pytest.mark.parametrize("system", SYSTEMS)
 def test_citation_offsets_point_at_the_quoted_sentence(request, system):
     qa = _qa(request, system)
