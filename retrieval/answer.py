@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Callable
 
 from ingest.normalize import detect_script, to_simplified, to_traditional
 from qa_types import Citation
 from retrieval.features import QueryTerms, fills_quantity_slot, quantities
 from retrieval.search import Candidate, ScoredSentence
 
+SentenceBefore = Callable[[Candidate, ScoredSentence], "tuple[Candidate, ScoredSentence] | None"]
+
 ANSWER_PASSAGES = 3  # sentences are drawn from the top passages only
 MAX_SENTENCES = 3
+CONTEXT_CHAIN = 2  # sentences followed back from one that leans on the sentence before (这/该/“…)
 EXTRA_SENTENCE_RATIO = 0.92  # a further sentence must score this close to the best one
 ADJACENT_RATIO = 0.5  # the sentence right next to a chosen one continues its thought (A；B。)
 EXTRA_COSINE_RATIO = 0.9  # a further sentence must be about the question nearly as much as the best
@@ -70,10 +74,13 @@ def same_sentence(a: Pick, b: Pick) -> bool:
 
 
 def choose_sentences(candidates: list[Candidate], terms: QueryTerms, lang: str,
-                     documents_text: dict[str, str], compare: bool = False) -> list[Pick]:
+                     documents_text: dict[str, str], compare: bool = False,
+                     sentence_before: SentenceBefore | None = None) -> list[Pick]:
     """Best sentence first, plus up to two that add missing terms or another document's view.
     `compare`: the question compares documents, so the best sentence of a second document joins
-    when it comes close enough (COMPARE_RATIO) even from outside the top passages."""
+    when it comes close enough (COMPARE_RATIO) even from outside the top passages.
+    `sentence_before` (HybridSearcher.sentence_before) finds the sentence a pronoun leans on when
+    it is in the chunk before; without it only the same chunk is looked at."""
     top = candidates[:ANSWER_PASSAGES]
     if compare:
         first_doc = candidates[0].chunk.doc if candidates else None
@@ -114,9 +121,17 @@ def choose_sentences(candidates: list[Candidate], terms: QueryTerms, lang: str,
         if new_terms / terms.total_weight >= NEW_COVERAGE_MIN or other_doc:
             chosen.append(pick)
             covered |= pick.sentence.tokens
-    context = _context_sentence(chosen[0])
-    if context is not None and not any(same_sentence(p, context) for p in chosen):
-        chosen.append(context)
+    # The best sentence may lean on the one before (`“这些零部件…”`), which may itself lean on
+    # the one before it (`这是一家…企业`): follow such a chain to the sentence naming the subject.
+    leaning = chosen[0]
+    for _ in range(CONTEXT_CHAIN):
+        context = _context_sentence(leaning, sentence_before or _sentence_before_in_chunk)
+        if context is None:
+            break
+        already = next((p for p in chosen if same_sentence(p, context)), None)
+        if already is None:
+            chosen.append(context)
+        leaning = already or context
     chosen.sort(key=lambda p: (p.rank, p.sentence.start))
     return chosen
 
@@ -129,19 +144,29 @@ def _adjacent(a: Pick, b: Pick) -> bool:
     return 0 <= gap <= 2
 
 
-_LEANS_BACK = re.compile(r"^[“\"「『]|^(这些|这种|这个|这家|这|该|其|它|此)")
+# Quoted speech (`“这些零部件…80%。”` + `总经理陈攀说。`) or a pronoun (`这是一家…企业`) opening a
+# sentence: its subject is in the sentence before. A quoted term (`“十三五”期间，…`) is not.
+_QUOTED_SPEECH = re.compile(r"^[“\"「『].*[”\"」』]$", re.S)
+_PRONOUN_START = re.compile(r"^(这些|这种|这个|这家|这|该|其(?![中他余次实])|它|此)")  # 其中/其他… are not subjects
 
 
-def _context_sentence(pick: Pick) -> Pick | None:
-    """The sentence before one that opens with a quote or a pronoun (`“这些零部件…`), whose
+def leans_back(sentence_text: str) -> bool:
+    text = sentence_text.strip()
+    return bool(_QUOTED_SPEECH.match(text) or _PRONOUN_START.match(text))
+
+
+def _context_sentence(pick: Pick, sentence_before: SentenceBefore) -> Pick | None:
+    """The sentence before one that opens with a quote or a pronoun (`这是一家…企业`), whose
     subject is only in the sentence before (`走进新光凯乐…`)."""
-    if not _LEANS_BACK.match(pick.sentence.search_text):
+    if not leans_back(pick.sentence.search_text):
         return None
-    sentences = pick.candidate.sentences
-    index = next((i for i, s in enumerate(sentences) if s.start == pick.sentence.start), 0)
-    if index == 0:
-        return None
-    return Pick(pick.candidate, sentences[index - 1], pick.score, pick.rank)
+    found = sentence_before(pick.candidate, pick.sentence)
+    return Pick(found[0], found[1], pick.score, pick.rank) if found else None
+
+
+def _sentence_before_in_chunk(candidate: Candidate, sentence: ScoredSentence) -> tuple[Candidate, ScoredSentence] | None:
+    earlier = [s for s in candidate.sentences if s.end <= sentence.start]
+    return (candidate, earlier[-1]) if earlier else None
 
 
 def in_script(text: str, source_script: str, lang: str) -> str:

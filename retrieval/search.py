@@ -92,6 +92,23 @@ class HybridSearcher:
             self._sentence_forms[row] = (form, set(tokenize(form)))
         return self._sentence_forms[row]
 
+    def sentence_before(self, candidate: Candidate, sentence: ScoredSentence) -> tuple[Candidate, ScoredSentence] | None:
+        """The sentence just before `sentence` in its document, with the candidate of the chunk that
+        holds it: the chunk before when `sentence` opens its chunk. None at a document's start."""
+        earlier = [s for s in candidate.sentences if s.end <= sentence.start]
+        if earlier:
+            return candidate, earlier[-1]
+        i = candidate.index - 1
+        if i < 0 or self.chunks[i].doc != candidate.chunk.doc or self.chunks[i].start >= candidate.chunk.start:
+            return None
+        rows = [r for r in self.sentences_of.get(i, []) if int(self.sentence_spans[r][2]) <= sentence.start]
+        if not rows:
+            return None
+        form, tokens = self._sentence_form(rows[-1])
+        _, start, end = (int(x) for x in self.sentence_spans[rows[-1]])
+        before = ScoredSentence(start, end, sentence.cosine, sentence.cover, tokens, form, sentence.has_focus)
+        return Candidate(i, self.chunks[i], candidate.score, {}, [before]), before
+
     def search(self, search_question: str, query_vector: np.ndarray, lang: str, k: int = 10) -> tuple[list[Candidate], QueryTerms]:
         terms = analyse_query(search_question, self.idf, self.doc_freq, len(self.chunks), lang)
         n = len(self.chunks)

@@ -4,6 +4,7 @@ import pytest
 
 from config import Config
 from ingest.index_store import IndexUnusableError
+from retrieval.answer import leans_back
 from retrieval.features import fills_quantity_slot, quantity_slot
 from retrieval.fusion import reciprocal_rank_fusion
 from retrieval.pipeline import QA, EmbedderMismatchError
@@ -99,6 +100,24 @@ def test_short_sentence_continuing_the_one_before_answers_how_much(gemma_qa):
     answer = gemma_qa.ask("马驹桥湿地公园占地总面积有多少？")
     assert not answer.abstained
     assert "785.1公顷" in answer.citations[0].quote
+
+
+@pytest.mark.parametrize("sentence, leans", [
+    ("“这些零部件的销售覆盖了国内所有车企，尤其在安全领域，国内市场占有率达80%。”", True),  # speech, 001
+    ("这是一家面向全球汽车工业提供高档次冷成型金属零部件、安全件、异型件的国家级、市级“小巨人”企业", True),
+    ("“十三五”期间，马驹桥镇贯彻落实“乡村振兴”战略，对32个村容村貌和人居环境进行整治", False),  # a quoted term
+    ("其中，北京亦庄今年将重点聚焦新能源和智能网联汽车产业", False),  # 其中 does not stand for a subject
+])
+def test_which_sentences_lean_on_the_one_before(sentence, leans):
+    assert leans_back(sentence) is leans
+
+
+@pytest.mark.slow
+def test_answer_naming_a_company_follows_pronouns_back_to_its_name(gemma_qa):
+    # 001: "走进新光凯乐…股份有限公司，…。这是一家…企业，…。“这些零部件的销售覆盖了国内所有车企…”"
+    answer = gemma_qa.ask("哪家企业的零部件销售覆盖了国内所有车企？")
+    assert "新光凯乐" in answer.answer
+    assert any("新光凯乐" in c.quote for c in answer.citations)
 
 
 @pytest.mark.parametrize("system", SYSTEMS)
