@@ -74,13 +74,13 @@ def same_sentence(a: Pick, b: Pick) -> bool:
 
 
 def choose_sentences(candidates: list[Candidate], terms: QueryTerms, lang: str,
-                     documents_text: dict[str, str], compare: bool = False,
-                     sentence_before: SentenceBefore | None = None) -> list[Pick]:
+                     documents_text: dict[str, str], sentence_before: SentenceBefore,
+                     compare: bool = False) -> list[Pick]:
     """Best sentence first, plus up to two that add missing terms or another document's view.
     `compare`: the question compares documents, so the best sentence of a second document joins
     when it comes close enough (COMPARE_RATIO) even from outside the top passages.
-    `sentence_before` (HybridSearcher.sentence_before) finds the sentence a pronoun leans on when
-    it is in the chunk before; without it only the same chunk is looked at."""
+    `sentence_before` (HybridSearcher.sentence_before) finds the sentence a pronoun leans on, in
+    the same chunk or the one before."""
     top = candidates[:ANSWER_PASSAGES]
     if compare:
         first_doc = candidates[0].chunk.doc if candidates else None
@@ -125,7 +125,7 @@ def choose_sentences(candidates: list[Candidate], terms: QueryTerms, lang: str,
     # the one before it (`这是一家…企业`): follow such a chain to the sentence naming the subject.
     leaning = chosen[0]
     for _ in range(CONTEXT_CHAIN):
-        context = _context_sentence(leaning, sentence_before or _sentence_before_in_chunk)
+        context = _context_sentence(leaning, sentence_before)
         if context is None:
             break
         already = next((p for p in chosen if same_sentence(p, context)), None)
@@ -162,11 +162,6 @@ def _context_sentence(pick: Pick, sentence_before: SentenceBefore) -> Pick | Non
         return None
     found = sentence_before(pick.candidate, pick.sentence)
     return Pick(found[0], found[1], pick.score, pick.rank) if found else None
-
-
-def _sentence_before_in_chunk(candidate: Candidate, sentence: ScoredSentence) -> tuple[Candidate, ScoredSentence] | None:
-    earlier = [s for s in candidate.sentences if s.end <= sentence.start]
-    return (candidate, earlier[-1]) if earlier else None
 
 
 def in_script(text: str, source_script: str, lang: str) -> str:

@@ -109,8 +109,8 @@ class QA:
             rankings.append(as_passages(candidates, 10))
             threshold = self.thresholds["en" if lang == "en" else "zh"]
             part_picks = [p for p in choose_sentences(candidates[:k], terms, lang, self.searcher.documents_text,
-                                                      compare=asks_to_compare(question),
-                                                      sentence_before=self.searcher.sentence_before)
+                                                      self.searcher.sentence_before,
+                                                      compare=asks_to_compare(question))
                           if sentence_support(p.sentence, terms, lang) >= threshold or len(parts) == 1]
             picks.extend(p for p in part_picks if not any(same_sentence(p, q) for q in picks))
             supports.append(max((sentence_support(p.sentence, terms, lang) for p in part_picks), default=0.0))
