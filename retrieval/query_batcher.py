@@ -37,7 +37,6 @@ class QueryBatcher:
         self._changed = threading.Condition()
         self._waiting: list[_Request] = []
         self._running = False
-        self.batches = 0  # how many model calls were made, for tests and benchmarks
 
     def embed(self, text: str) -> np.ndarray:
         request = _Request(text)
@@ -65,7 +64,6 @@ class QueryBatcher:
             for request in batch:
                 request.error = exc
         with self._changed:
-            self.batches += 1
             for request in batch:
                 request.done = True
             self._running = False
