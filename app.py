@@ -21,8 +21,8 @@ import argparse  # noqa: E402
 import logging  # noqa: E402
 import sqlite3  # noqa: E402
 import sys  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import Iterator  # noqa: E402
 
 import gradio as gr  # noqa: E402
 import uvicorn  # noqa: E402
@@ -32,11 +32,20 @@ from fastapi.responses import FileResponse  # noqa: E402
 from fastapi.sse import EventSourceResponse, ServerSentEvent  # noqa: E402
 
 from config import Config  # noqa: E402
-from ingest.normalize import detect_script  # noqa: E402
+from language.normalize import detect_script  # noqa: E402
 from qa_types import Answer  # noqa: E402
-from server.api_models import (MAX_HISTORY_TURNS, MAX_QUESTION_CHARS, AskRequest, AskResponse,  # noqa: E402
-                               ErrorResponse, FeedbackRequest, FeedbackResponse, HealthResponse,
-                               answer_payload, clean_question)
+from server.api_models import (  # noqa: E402
+    MAX_HISTORY_TURNS,
+    MAX_QUESTION_CHARS,
+    AskRequest,
+    AskResponse,
+    ErrorResponse,
+    FeedbackRequest,
+    FeedbackResponse,
+    HealthResponse,
+    answer_payload,
+    clean_question,
+)
 from server.errors import add_error_handlers  # noqa: E402
 from server.feedback import FeedbackStore  # noqa: E402
 from server.render import ERROR_HTML, answer_html, pending_html, question_html  # noqa: E402

@@ -94,7 +94,7 @@ started = time.perf_counter()
 import app
 imported = time.perf_counter()
 from config import Config
-from retrieval.pipeline import QA
+from answering.pipeline import QA
 QA.load(Config.from_env(), llm=False)
 print(imported - started, time.perf_counter() - imported)
 """
@@ -217,7 +217,7 @@ def run(ws: Workspace, quick: bool = False) -> Section:
                       for embedder, clients, e in distinct[:8]]
     section.notes += [
         "Latency is what the client sees, queueing in the server included. Questions that arrive while the "
-        "model is busy are embedded together in the next batch (retrieval/query_batcher.py), so requests/s "
+        "model is busy are embedded together in the next batch (embedding/query_batcher.py), so requests/s "
         "grows with clients until the cores are full, and past that p50 grows with the number of clients.",
         "Peak RSS is the server process's VmHWM at the end of the run (/proc).",
         "The client threads run on the same 2 cores as the server (and as any other job on the machine), "

@@ -41,7 +41,7 @@ def _cli_reingest_seconds(ws: Workspace, embedder: str, index_dir, model_cache) 
 
 
 def run(ws: Workspace, quick: bool = False) -> Section:
-    from retrieval.embedders import load_embedder
+    from embedding.embedders import load_embedder
 
     section = Section("Ingest: cold and warm builds of seeds/")
     rows, cli_runs = [], 1 if quick else 3

@@ -3,7 +3,7 @@
 
 Queries are the gold questions embedded with use-m3 (real query vectors), searched one at a time
 as the app does. Recall@k of HNSW is measured against the flat index's exact top k. The HNSW
-parameters are the ones retrieval/vector_store.build_faiss uses above HNSW_ABOVE chunks.
+parameters are the ones store/vectors.build_faiss uses above HNSW_ABOVE chunks.
 """
 from __future__ import annotations
 
@@ -19,11 +19,11 @@ from bench.report import Section, Table, Target
 from bench.synthetic import perturb, recombine, sentence_pool
 from bench.timing import Latency, ms, ratio
 from bench.workspace import Workspace
-from retrieval import vector_store
+from store import vectors as vector_store
 
 SIZES, QUICK_SIZES = (1_000, 10_000, 100_000), (1_000, 10_000)
 HNSW_M, EF_CONSTRUCTION, PRODUCTION_EF_SEARCH = vector_store.HNSW_M, vector_store.HNSW_EF_CONSTRUCTION, \
-    vector_store.HNSW_EF_SEARCH  # exactly what retrieval.vector_store.build_faiss builds
+    vector_store.HNSW_EF_SEARCH  # exactly what store.vectors.build_faiss builds
 EF_SEARCH = (16, 32, 64, 128, 256, 512)
 DEPTH = 30  # candidates the searcher takes from FAISS (retrieval.search.CANDIDATES_PER_LIST)
 RECALL_TARGET, RECALL_SIZE = 0.98, 100_000
@@ -209,7 +209,7 @@ def recall_target(recalls: dict[str, dict[int, float]]) -> Target:
     needed = smallest_ef(recalls["mean"])
     return Target(
         f"flat-to-approximate switch keeps recall@10 ≥ {RECALL_TARGET} at 100k chunks "
-        f"(HNSW M={HNSW_M}, efSearch={PRODUCTION_EF_SEARCH}, as retrieval/vector_store.build_faiss builds it)",
+        f"(HNSW M={HNSW_M}, efSearch={PRODUCTION_EF_SEARCH}, as store/vectors.build_faiss builds it)",
         f"{optimistic:.3f} optimistic proxy, {pessimistic:.3f} pessimistic", min(optimistic, pessimistic) >= RECALL_TARGET,
         "" if min(optimistic, pessimistic) >= RECALL_TARGET else
         f"efSearch={PRODUCTION_EF_SEARCH} is too small at 100k; the optimistic proxy needs efSearch ≥ "
@@ -217,8 +217,8 @@ def recall_target(recalls: dict[str, dict[int, float]]) -> Target:
 
 
 def run(ws: Workspace, quick: bool = False) -> Section:
-    from ingest.normalize import search_form
-    from retrieval.embedders import load_embedder
+    from embedding.embedders import load_embedder
+    from language.normalize import search_form
 
     section = Section("Scale: FAISS flat vs HNSW, and the lexical index, on synthetic chunks")
     pool = sentence_pool(ws.index_for("use-m3"))
@@ -263,7 +263,7 @@ def run(ws: Workspace, quick: bool = False) -> Section:
         ["chunks", "flat p95 ms at 768-d (default threads / 1 thread)",
          f"smallest efSearch for recall@10 ≥ {RECALL_TARGET}, optimistic", "same, pessimistic", "recommended"],
         recommended,
-        f"Recommendation by corpus size (the code switches to HNSW above retrieval/vector_store.HNSW_ABOVE = "
+        f"Recommendation by corpus size (the code switches to HNSW above store/vectors.HNSW_ABOVE = "
         f"{vector_store.HNSW_ABOVE:,} chunks): flat while its p95 at 768-d stays ≤ {FLAT_BUDGET_MS} ms, a tenth of the answer's "
         "p95 target; else HNSW tuned on the pessimistic proxy."))
     if RECALL_SIZE not in sizes:

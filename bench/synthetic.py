@@ -33,9 +33,9 @@ class SentencePool:
 
 def sentence_pool(index_dir: Path) -> SentencePool:
     """Every distinct sentence of an index (overlapping chunks share sentences) and its vector."""
-    from ingest.index_store import read_index
-    from ingest.normalize import search_form
-    from retrieval.vector_store import SENTENCE_SPANS_FILE, SENTENCE_VECTORS_FILE
+    from language.normalize import search_form
+    from store.index_files import read_index
+    from store.vectors import SENTENCE_SPANS_FILE, SENTENCE_VECTORS_FILE
 
     stored = read_index(index_dir)
     spans = np.load(stored.path / SENTENCE_SPANS_FILE, allow_pickle=False)

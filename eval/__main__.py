@@ -1,7 +1,8 @@
 """Command line of the evaluation harness.
 
-    python -m eval run --gold FILE --out RESULTS.jsonl [--system ours|naive|bm25] [--embedder NAME] [--llm]
-    python -m eval score --gold FILE --results RESULTS.jsonl [--json]
+    python -m eval run --gold FILE --out RESULTS.jsonl [--seeds DIR] [--split tune|test|all]
+                       [--system ours|naive|bm25] [--embedder NAME] [--llm]
+    python -m eval score --gold FILE --results RESULTS.jsonl [--split tune|test|all] [--json]
     python -m eval report [--gold eval/gold.jsonl] [--embedder NAME] [--out-dir eval/] [--llm]
 
 A malformed gold or results file, or a bad QA_* setting, ends with exit code 2 and one line naming it.
@@ -18,6 +19,7 @@ from eval.gold import DEFAULT_GOLD, EVAL_DIR, load_gold
 from eval.results import read_results, write_results
 from eval.run import SYSTEMS, load_system, run_items
 from eval.score import score
+from eval.split import select
 from eval.tables import format_scorecard
 
 
@@ -33,41 +35,54 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--system", choices=SYSTEMS, default="ours")
     run.add_argument("--embedder", default=None, help="embedder name (default: QA_EMBEDDER / config)")
     run.add_argument("--llm", action="store_true", help="let the configured LLM write answers (ours only)")
+    run.add_argument("--seeds", type=Path, default=None,
+                     help="answer over this folder of documents (its index is built once and cached by content); "
+                          "default: the configured index")
+    run.add_argument("--split", choices=("tune", "test", "all"), default="all",
+                     help="only the items of this split (eval.split: a stable hash of the id)")
 
     score_cmd = commands.add_parser("score", help="score a results file against its gold file")
     score_cmd.add_argument("--gold", type=Path, required=True)
     score_cmd.add_argument("--results", type=Path, required=True)
     score_cmd.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    score_cmd.add_argument("--split", choices=("tune", "test", "all"), default="all",
+                           help="score only the items of this split")
 
     report = commands.add_parser("report", help="run ours and the baselines, write REPORT.md and hitk.png")
     report.add_argument("--gold", type=Path, default=DEFAULT_GOLD)
     report.add_argument("--embedder", default=None)
     report.add_argument("--out-dir", type=Path, default=EVAL_DIR)
     report.add_argument("--llm", action="store_true", help="also run the LLM path when it is configured")
-    calibrate = commands.add_parser("calibrate", help="set the abstention thresholds from a gold set")
-    calibrate.add_argument("--gold", type=Path, default=DEFAULT_GOLD)
-    calibrate.add_argument("--embedder", default=None)
+    train = commands.add_parser("train", help="fit the answer scorer and its abstention threshold on the tune splits")
+    train.add_argument("--embedder", default=None, help="embedder name (default: QA_EMBEDDER / config)")
     return parser
 
 
-def command_calibrate(args) -> int:
-    from eval.calibrate import calibrate
+def command_train(args) -> int:
+    from eval.train import train
 
-    result = calibrate(Config.from_env(), args.gold, embedder=args.embedder)
+    result = train(Config.from_env(), embedder=args.embedder, log=lambda m: print(m, file=sys.stderr))
     print(json.dumps(result, ensure_ascii=False, indent=2))
     return 0
 
 
 def command_run(args) -> int:
-    items = load_gold(args.gold)
-    system = load_system(args.system, Config.from_env(), embedder=args.embedder, llm=args.llm)
+    items = select(load_gold(args.gold), args.split)
+    config = Config.from_env()
+    if args.seeds is not None:
+        from eval.corpus_index import config_for_corpus
+
+        config = config_for_corpus(config, args.seeds, args.embedder)
+    system = load_system(args.system, config, embedder=args.embedder, llm=args.llm)
     rows = run_items(system, items, label=args.system)
     print(f"wrote {len(rows)} results to {write_results(rows, args.out)}")
     return 0
 
 
 def command_score(args) -> int:
-    scorecard = score(load_gold(args.gold), read_results(args.results))
+    items = select(load_gold(args.gold), args.split)
+    wanted = {item.id for item in items}
+    scorecard = score(items, [row for row in read_results(args.results) if row["id"] in wanted])
     if args.json:
         print(json.dumps(scorecard, ensure_ascii=False))
     else:
@@ -89,7 +104,7 @@ def command_report(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {"run": command_run, "score": command_score, "report": command_report,
-                "calibrate": command_calibrate}
+                "train": command_train}
     try:
         return handlers[args.command](args)
     except (ValueError, FileNotFoundError) as exc:  # bad gold/results/config: message names the cause

@@ -5,7 +5,7 @@ RecursiveCharacterTextSplitter(chunk_size=500, chunk_overlap=50), the default re
 RAG tutorial. Neither abstains nor uses the history: the answer is the top passage and the
 citations are the top 3 passages (each quoted whole).
 
-  NaiveLangChainBaseline  dense retrieval: our embedder (`retrieval.embedders.load_embedder`) and a
+  NaiveLangChainBaseline  dense retrieval: our embedder (`embedding.embedders.load_embedder`) and a
                           FAISS inner-product index over the normalised vectors (= cosine).
   BM25Baseline            lexical retrieval: bm25s over jieba search-mode tokens, lowercased.
 """
@@ -84,9 +84,10 @@ class NaiveLangChainBaseline:
         self.chunks, self.embedder, self.index = chunks, embedder, index
 
     @classmethod
-    def build(cls, config: Config, embedder_name: str) -> "NaiveLangChainBaseline":
+    def build(cls, config: Config, embedder_name: str) -> NaiveLangChainBaseline:
         import faiss
-        from retrieval.embedders import load_embedder
+
+        from embedding.embedders import load_embedder
 
         chunks = split_seeds(read_seed_files(config.seeds_dir))
         embedder = load_embedder(embedder_name, config.model_cache)
@@ -117,7 +118,7 @@ class BM25Baseline:
         self.chunks, self.retriever = chunks, retriever
 
     @classmethod
-    def build(cls, config: Config) -> "BM25Baseline":
+    def build(cls, config: Config) -> BM25Baseline:
         import bm25s
 
         chunks = split_seeds(read_seed_files(config.seeds_dir))

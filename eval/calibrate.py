@@ -4,7 +4,7 @@ Every gold question is answered with abstention switched off, and the support of
 sentence recorded. For each language group (Chinese, English) the threshold is the one that
 abstains on the most unanswerable questions while abstaining on at most MAX_FALSE_ABSTENTION of
 the answerable ones; it sits halfway between the two supports it separates, so it does not hug
-either. The result goes to retrieval/calibration.json, keyed by embedder.
+either. The result goes to answering/calibration.json, keyed by embedder.
 """
 from __future__ import annotations
 
@@ -37,8 +37,8 @@ def choose_threshold(answerable: list[float], unanswerable: list[float]) -> floa
 def calibrate(config: Config, gold_path: Path, embedder: str | None = None) -> dict:
     from tqdm import tqdm
 
-    from retrieval.calibration import CALIBRATION_FILE
-    from retrieval.pipeline import QA
+    from answering.calibration import CALIBRATION_FILE
+    from answering.pipeline import QA
 
     qa = QA.load(config, embedder=embedder, llm=False)
     qa.thresholds = {group: float("-inf") for group in qa.thresholds}  # answer everything, record support

@@ -5,7 +5,9 @@ Schema of one line:
      "type": "fact"|"number"|"table"|"list"|"multi_doc"|"paraphrase"|"unanswerable",
      "answer": str, "must_include": [str, ...], "evidence": [{"doc": str, "quote": str}, ...]}
 Follow-up sets add "first_question" (asked first, as history) and "standalone" (the follow-up
-rewritten to stand alone); `question` is then the follow-up itself.
+rewritten to stand alone); `question` is then the follow-up itself. An answerable item may carry
+"alternatives" (every annotated form of the answer, as in CMRC 2018): the answer is then right when
+it contains any one of them.
 
 Unanswerable items have empty `must_include` and `evidence`; every other item has at least one of
 each. Any violation raises `GoldFormatError` naming the file and line: nothing is skipped silently.
@@ -48,6 +50,7 @@ class GoldItem:
     evidence: tuple[Evidence, ...]
     first_question: str | None = None  # follow-up sets only
     standalone: str | None = None  # follow-up sets only
+    alternatives: tuple[str, ...] = ()  # any one of these in the answer makes it right
 
     @property
     def answerable(self) -> bool:
@@ -113,9 +116,18 @@ def _parse_item(line: str, where: str) -> GoldItem:
             raise GoldFormatError(f"{where}: answerable item needs at least one evidence quote")
 
     first_question, standalone = _parse_followup_fields(data, where)
+    alternatives = _parse_alternatives(data.get("alternatives", []), where)
+    if alternatives and data["type"] == "unanswerable":
+        raise GoldFormatError(f"{where}: unanswerable items cannot have alternatives")
     return GoldItem(id=data["id"], question=data["question"], lang=data["lang"], type=data["type"],
                     answer=data["answer"], must_include=must_include, evidence=evidence,
-                    first_question=first_question, standalone=standalone)
+                    first_question=first_question, standalone=standalone, alternatives=alternatives)
+
+
+def _parse_alternatives(value: object, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and normalise(v) for v in value):
+        raise GoldFormatError(f"{where}: alternatives must be a list of strings with text left after normalisation")
+    return tuple(value)
 
 
 def _parse_must_include(value: object, where: str) -> tuple[str, ...]:

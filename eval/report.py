@@ -14,7 +14,7 @@ import json
 import os
 import platform
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from config import Config
@@ -28,8 +28,8 @@ from eval.tables import breakdown_table, format_difference, format_value, misses
 BASELINES = ("naive", "bm25")
 BREAKDOWN_METRICS = ("hit@1", "hit@5", "citation_recall", "answer_accuracy")
 SYSTEM_DESCRIPTIONS = {
-    "ours": "retrieval.pipeline.QA, extractive answers",
-    "ours+llm": "retrieval.pipeline.QA with the configured LLM writing the answer",
+    "ours": "answering.pipeline.QA, extractive answers",
+    "ours+llm": "answering.pipeline.QA with the configured LLM writing the answer",
     "naive": "LangChain RecursiveCharacterTextSplitter 500/50 over raw seeds, same embedder, FAISS "
              "inner product, top 10; answer = top passage, citations = top 3 passages",
     "bm25": "bm25s over jieba search-mode tokens of the same 500/50 chunks, top 10; "
@@ -149,7 +149,7 @@ def render_report(runs: list[SystemRun], items: list[GoldItem], followups: list[
     lines = [
         "# Evaluation report",
         "",
-        f"- Date: {datetime.now(timezone.utc).astimezone().isoformat(timespec='seconds')}",
+        f"- Date: {datetime.now(UTC).astimezone().isoformat(timespec='seconds')}",
         f"- Gold set: `{_display_path(gold_path)}`, {len(items)} questions ({counts})",
         f"- Embedder: `{embedder_name}`",
         f"- Machine: {machine}",

@@ -1,7 +1,7 @@
 """Ask every gold question of a system and collect one results row per question.
 
 A system is anything with `.ask(question, history=None) -> qa_types.Answer`: our pipeline
-(`retrieval.pipeline.QA`) or one of the baselines in `eval.baselines`. For a follow-up item the
+(`answering.pipeline.QA`) or one of the baselines in `eval.baselines`. For a follow-up item the
 first question is asked first and the exchange is passed as history; only the follow-up is timed.
 """
 from __future__ import annotations
@@ -28,7 +28,7 @@ def load_system(name: str, config: Config, embedder: str | None = None,
                 llm: bool = False) -> AnswersQuestions:
     """Build a system by name; models and indexes are loaded once, here."""
     if name == "ours":
-        from retrieval.pipeline import QA  # imported late: the baselines must not need it
+        from answering.pipeline import QA  # imported late: the baselines must not need it
         return QA.load(config, embedder=embedder, llm=llm)
     if llm:
         raise ValueError(f"--llm applies only to the 'ours' system, not {name!r}")

@@ -13,7 +13,8 @@ Metrics (None when their denominator is empty):
                         or lies (>= 60%) inside one
   citation_recall       answerable items whose citations together cover every evidence quote
   answer_accuracy       answerable items, not abstained, whose answer contains every must_include
-                        string (normalised); denominator all answerable items
+                        string (normalised), or any one of the item's `alternatives` when it has
+                        them; denominator all answerable items
   answer_accuracy_answered   the same among answered answerable items
   abstention            unanswerable items abstained
   false_abstention      answerable items abstained
@@ -82,10 +83,15 @@ def judge_item(item: GoldItem, row: dict) -> ItemJudgement:
         citations_covering=sum(any(covers(p, q) for q in quotes) for p in passages),
         sentences_covering=sum(any(sentence_matches(s, q) for q in quotes) for s in sentences),
         quotes_covered=bool(quotes) and all(any(covers(p, q) for p in passages) for q in quotes),
-        answer_correct=item.answerable and answered
-        and all(contains_normalised(row["answer"], m) for m in item.must_include),
+        answer_correct=item.answerable and answered and answer_is_right(item, row["answer"]),
         latency_ms=float(row["latency_ms"]),
     )
+
+
+def answer_is_right(item: GoldItem, answer: str) -> bool:
+    if item.alternatives:
+        return any(contains_normalised(answer, a) for a in item.alternatives)
+    return all(contains_normalised(answer, m) for m in item.must_include)
 
 
 def first_covering_rank(retrieved_texts: list[str], quotes: list[str]) -> int | None:

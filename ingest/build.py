@@ -1,15 +1,29 @@
 """Build the index folder: ingest the documents, embed the chunks (cached), write atomically."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
+from tqdm import tqdm
 
 from config import Config
-from ingest.chunk import CHUNKER_VERSION
+from embedding.embedders import canonical_name, load_embedder
+from ingest.chunk import CHUNKER_VERSION, sentence_spans
 from ingest.documents import ingest_folder
-from ingest.index_store import write_index
+from language.normalize import search_form
+from store.index_files import write_index
+from store.vectors import (
+    FAISS_FILE,
+    SENTENCE_SPANS_FILE,
+    SENTENCE_VECTORS_FILE,
+    EmbeddingCache,
+    LazyEmbedder,
+    embed_chunks,
+    embed_texts,
+    faiss_writer,
+    npy_writer,
+)
 
 
 @dataclass
@@ -44,14 +58,6 @@ def build_index(config: Config, *, with_vectors: bool = True, log: Callable[[str
     extra_files = {}
     embedder_name, newly = None, 0
     if with_vectors and result.chunks:
-        from tqdm import tqdm
-
-        from retrieval.embedders import canonical_name, load_embedder
-        from ingest.normalize import search_form
-        from retrieval.vector_store import (FAISS_FILE, SENTENCE_SPANS_FILE, SENTENCE_VECTORS_FILE,
-                                            EmbeddingCache, embed_chunks, embed_texts, faiss_writer,
-                                            LazyEmbedder, npy_writer, sentence_spans)
-
         embedder = LazyEmbedder(canonical_name(config.embedder),
                                 lambda: load_embedder(config.embedder, config.model_cache))
         cache = EmbeddingCache(config.model_cache / "embedding_cache.sqlite3")

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 
-from ingest.normalize import search_form
 from ingest.structure import Block
+from language.normalize import search_form
 from qa_types import Chunk, Document
 
 CHUNKER_VERSION = "sentences-v1"
@@ -33,6 +33,16 @@ def split_sentences(text: str, offset: int = 0) -> list[tuple[int, int]]:
             end -= 1
         if end > start:
             spans.append((start + offset, end + offset))
+    return spans
+
+
+def sentence_spans(chunks: list[Chunk]) -> list[tuple[int, int, int]]:
+    """(chunk index, start, end) of every sentence of every chunk, offsets into the document.
+    The rerank stage scores these; overlapping chunks share sentences, the cache embeds them once."""
+    spans = []
+    for i, chunk in enumerate(chunks):
+        for start, end in split_sentences(chunk.text, chunk.start):
+            spans.append((i, start, end))
     return spans
 
 

@@ -2,13 +2,13 @@
 snippet from the seeds. `clean_text` runs them in order and reports which fired.
 
 Rules change the display text (what users see and citations point into); folding for search
-(width, script, spacing) happens separately in `ingest.normalize.search_form`.
+(width, script, spacing) happens separately in `language.normalize.search_form`.
 """
 from __future__ import annotations
 
 import re
 from collections import Counter
-from typing import Callable
+from collections.abc import Callable
 
 from ingest.mojibake import repair_gbk_mojibake
 from ingest.table import rebuild_flattened_tables

@@ -1,1 +1,1 @@
-"""Retrieval: embedders, vector and lexical indexes, fusion, sentence-level rerank, answers."""
+"""Retrieval: lexical index, query features, fusion, sentence-level rerank over the stored index."""

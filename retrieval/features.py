@@ -27,6 +27,7 @@ class QueryTerms:
     slot: "QuantitySlot | None" = None  # what a how-much question measures, see quantity_slot
     asks_list: bool = False  # 哪些 / 有哪些 / which … : the answer may be spread over sentences
     focus: str = ""  # the question's rarest term that the documents use: usually the name asked about
+    unknown_share: float = 0.0  # IDF-weighted share of the terms no document contains (asked of elsewhere)
 
     @property
     def total_weight(self) -> float:
@@ -66,11 +67,12 @@ def analyse_query(search_question: str, idf, doc_freq, n_chunks: int, lang: str 
                 slot.measure = head
             else:
                 slot.measure_in_corpus = False
+    unknown = sum(w for t, w in weights.items() if not doc_freq(t)) / (sum(weights.values()) or 1.0)
     return QueryTerms(tokens, weights, question_numbers(search_question),
                       asks_quantity=bool(_ASKS_QUANTITY.search(search_question)),
                       asks_date=bool(_ASKS_DATE.search(search_question)), slot=slot,
                       focus=focus_term(tokens, weights, doc_freq, n_chunks),
-                      asks_list=bool(_ASKS_LIST.search(search_question)))
+                      asks_list=bool(_ASKS_LIST.search(search_question)), unknown_share=unknown)
 
 
 def focus_term(tokens: list[str], weights: dict[str, float], doc_freq, n_chunks: int) -> str:

@@ -13,7 +13,7 @@ from langchain_core.retrievers import BaseRetriever
 
 
 class HybridRetriever(BaseRetriever):
-    qa: Any  # retrieval.pipeline.QA (loaded once; not a pydantic type)
+    qa: Any  # answering.pipeline.QA (loaded once; not a pydantic type)
     k: int = 5
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun

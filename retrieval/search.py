@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ingest.normalize import search_form
+from language.normalize import search_form, section_leaf
 from qa_types import Chunk, Passage
 from retrieval.features import QueryTerms, analyse_query, coverage, mentions_focus
 from retrieval.fusion import reciprocal_rank_fusion
@@ -109,6 +109,24 @@ class HybridSearcher:
         before = ScoredSentence(start, end, sentence.cosine, sentence.cover, tokens, form, sentence.has_focus)
         return Candidate(i, self.chunks[i], candidate.score, {}, [before]), before
 
+    def sentences_after(self, candidate: Candidate, sentence: ScoredSentence,
+                        count: int) -> list[tuple[Candidate, ScoredSentence]]:
+        """Up to `count` sentences following `sentence` in its document, in order, each with the
+        candidate of the chunk that holds it (later chunks of the same document when needed)."""
+        found = [(candidate, s) for s in candidate.sentences if s.start >= sentence.end][:count]
+        i = candidate.index + 1
+        last_end = found[-1][1].end if found else sentence.end
+        while len(found) < count and i < len(self.chunks) and self.chunks[i].doc == candidate.chunk.doc:
+            for row in self.sentences_of.get(i, []):
+                _, start, end = (int(x) for x in self.sentence_spans[row])
+                if start >= last_end and len(found) < count:
+                    form, tokens = self._sentence_form(row)
+                    after = ScoredSentence(start, end, sentence.cosine, sentence.cover, tokens, form, sentence.has_focus)
+                    found.append((Candidate(i, self.chunks[i], candidate.score, {}, [after]), after))
+                    last_end = end
+            i += 1
+        return found
+
     def search(self, search_question: str, query_vector: np.ndarray, lang: str, k: int = 10) -> tuple[list[Candidate], QueryTerms]:
         terms = analyse_query(search_question, self.idf, self.doc_freq, len(self.chunks), lang)
         n = len(self.chunks)
@@ -160,10 +178,6 @@ class HybridSearcher:
             score += NUMBER_WEIGHT * (features["number"] - 0.5)
         score += RRF_TIEBREAK * fused_norm
         return Candidate(i, chunk, float(score), features, sentences)
-
-
-def section_leaf(section: str) -> str:
-    return section.rsplit(" › ", 1)[-1]
 
 
 def as_passages(candidates: list[Candidate], k: int = 10) -> list[Passage]:

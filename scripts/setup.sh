@@ -33,4 +33,4 @@ if [ ! -f "$stamp" ]; then
 fi
 
 log "EmbeddingGemma-300m (fetched once into the model cache)"
-.venv/bin/python -m retrieval.model_fetch
+.venv/bin/python -m embedding.model_fetch

@@ -6,10 +6,10 @@ with that message and no traceback.
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from config import Config
-from ingest.index_store import IndexUnusableError
+from store.index_files import IndexUnusableError
 
 
 class StartupError(Exception):
@@ -53,11 +53,11 @@ def ensure_index(config: Config, log: Callable[[str], None] = print) -> None:
 
 def load_qa(config: Config, log: Callable[[str], None] = print):
     """The QA object (index + embedding model), built first if there is no index yet."""
-    from retrieval.model_fetch import ModelFetchError
+    from embedding.model_fetch import ModelFetchError
 
     try:
         ensure_index(config, log)
-        from retrieval.pipeline import QA
+        from answering.pipeline import QA
 
         return QA.load(config)
     except (IndexUnusableError, ModelFetchError) as exc:  # one clear line, never a traceback

@@ -11,13 +11,13 @@ import sys
 
 import httpx
 import pytest
+from conftest import REPO, env_without_qa_settings
 from fastapi.testclient import TestClient
 
+from answering.pipeline import QA
 from app import create_app
 from config import Config
-from conftest import REPO, env_without_qa_settings
 from qa_types import Answer, Chunk, Passage
-from retrieval.pipeline import QA
 from server.feedback import FeedbackStore
 from server.render import answer_html, highlighted_passage_html
 

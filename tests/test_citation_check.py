@@ -11,10 +11,20 @@ import zlib
 import numpy as np
 import pytest
 
-from ingest.normalize import search_form
+from answering.citation_check import (
+    DEFAULT_THRESHOLDS,
+    SourcePassage,
+    SourceSentence,
+    as_statement,
+    check_answer,
+    compose,
+    number_forms,
+    numbers_in,
+    quantities_supported,
+    split_sentences,
+)
+from language.normalize import search_form
 from qa_types import Chunk
-from retrieval.citation_check import (DEFAULT_THRESHOLDS, SourcePassage, SourceSentence, as_statement, check_answer,
-                                      compose, number_forms, numbers_in, quantities_supported, split_sentences)
 
 DIM = 256
 

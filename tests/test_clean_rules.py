@@ -1,8 +1,16 @@
 """Each cleaning rule on a real snippet from the seeds."""
-from ingest.clean import (clean_text, collapse_blank_lines, drop_copyright_notice, drop_trailing_headline_list,
-                          join_broken_paragraphs, normalize_line_endings, strip_bookmark_markup,
-                          strip_pinyin_annotations, trim_line_whitespace)
-from ingest.normalize import close_cjk_spacing, detect_script, fold_width, search_form
+from ingest.clean import (
+    clean_text,
+    collapse_blank_lines,
+    drop_copyright_notice,
+    drop_trailing_headline_list,
+    join_broken_paragraphs,
+    normalize_line_endings,
+    strip_bookmark_markup,
+    strip_pinyin_annotations,
+    trim_line_whitespace,
+)
+from language.normalize import close_cjk_spacing, detect_script, fold_width, search_form
 
 
 def test_pinyin_annotations_removed_real_parentheses_kept():

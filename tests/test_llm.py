@@ -14,15 +14,32 @@ import threading
 import time
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-import pytest
 
+import pytest
+from llm_server import (  # noqa: F401 (fixtures)
+    MODEL_NAME,
+    TEST_MAX_TOKENS,
+    build_index,
+    free_port,
+    light_index,
+    llm_config,
+    llm_server,
+    missing_requirement,
+    running_server,
+)
+
+from answering.citation_check import split_sentences
+from answering.llm import (
+    NOTICE_UNAVAILABLE,
+    NOTICE_UNSUPPORTED,
+    LLMAnswerer,
+    LLMUnavailable,
+    answer_prompt,
+    load_prompt,
+    shares_evidence,
+)
 from config import REPO_ROOT, Config
-from llm_server import (MODEL_NAME, TEST_MAX_TOKENS, build_index, free_port, light_index,  # noqa: F401 (fixtures)
-                        llm_config, llm_server, missing_requirement, running_server)
 from qa_types import Answer, Chunk, Citation, Passage
-from retrieval.citation_check import split_sentences
-from retrieval.llm import (NOTICE_UNAVAILABLE, NOTICE_UNSUPPORTED, LLMAnswerer, LLMUnavailable, answer_prompt,
-                           load_prompt, shares_evidence)
 
 CANARY_KEY = "sk-canary-7f3a9c"  # must never show up in logs, reprs or answers
 
@@ -220,7 +237,7 @@ def every_sentence_cited(answer: Answer) -> bool:
 
 @pytest.fixture(scope="module")
 def qa_with_llm(light_index, llm_server):  # noqa: F811
-    from retrieval.pipeline import QA
+    from answering.pipeline import QA
 
     config = llm_config(llm_server, light_index, api_key=CANARY_KEY)
     qa = QA.load(config, llm=False)
@@ -283,7 +300,7 @@ def test_an_injected_question_cannot_leak_the_prompt_or_bring_in_outside_knowled
 
 @pytest.mark.slow
 def test_an_injected_passage_does_not_change_the_rules(tmp_path, llm_server):  # noqa: F811
-    from retrieval.pipeline import QA
+    from answering.pipeline import QA
 
     seeds = tmp_path / "seeds"
     seeds.mkdir()
@@ -304,7 +321,7 @@ def test_an_injected_passage_does_not_change_the_rules(tmp_path, llm_server):  #
 
 @pytest.mark.slow
 def test_a_stopped_server_gives_the_extractive_answer_and_a_notice(light_index, tmp_path):  # noqa: F811
-    from retrieval.pipeline import QA
+    from answering.pipeline import QA
 
     reason = missing_requirement()
     if reason:
@@ -326,7 +343,7 @@ def test_a_stopped_server_gives_the_extractive_answer_and_a_notice(light_index, 
 
 @pytest.mark.slow
 def test_an_answer_with_no_supported_sentence_falls_back_to_the_extractive_answer(light_index, scripted):  # noqa: F811
-    from retrieval.pipeline import QA
+    from answering.pipeline import QA
 
     server = scripted("stream", text="北京是中华人民共和国的首都。[1]法国的首都是巴黎。[2]")
     config = llm_config(server.base_url, light_index, timeout=10)

@@ -1,4 +1,4 @@
-"""retrieval.model_fetch on tiny fabricated chunk wheels (no network, no pip)."""
+"""embedding.model_fetch on tiny fabricated chunk wheels (no network, no pip)."""
 from __future__ import annotations
 
 import hashlib
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from retrieval.model_fetch import (
+from embedding.model_fetch import (
     MARKER_NAME,
     ModelFetchError,
     fetch_chunked_model,

@@ -1,4 +1,4 @@
-"""retrieval.query_batcher: concurrent questions share model calls, each gets its own vector."""
+"""embedding.query_batcher: concurrent questions share model calls, each gets its own vector."""
 from __future__ import annotations
 
 import threading
@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from retrieval.query_batcher import QueryBatcher
+from embedding.query_batcher import QueryBatcher
 
 
 class SlowModel:

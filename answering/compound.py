@@ -1,0 +1,42 @@
+"""Questions that ask two things, or compare what two documents say.
+
+`SMC在总结中被称为什么规模的企业？它的天津工厂去年年产值是多少？` is answered as two questions
+(the second made standalone like a follow-up: 它 -> SMC); `两篇报道对…的说法有何不同？` needs a
+sentence from each document, not the two best sentences of one.
+"""
+from __future__ import annotations
+
+import re
+
+from answering.followup import rewrite_followup
+from language.normalize import search_form
+from retrieval.lexical import tokenize
+
+_ZH_ASKS = re.compile(r"什么|多少|几|哪|何|谁|吗|如何|怎么|怎样|是否|呢")
+_EN_SPLIT = re.compile(r"\?\s+|,?\s+and\s+(?=(?:how|what|when|which|who|where|why)\b)", re.I)
+_ZH_SPLIT = re.compile(r"(?<=[？?；;])")
+_COMPARISON = re.compile(r"两篇|两份|两个文件|两个文档|不同文件|各自|分别|各是|各为|有何不同|有什么不同|区别|差异|对比|比较|"
+                         r"\bboth\b|\bdiffer|\bcompare|\brespectively\b|\beach of\b", re.I)
+MIN_PART_CHARS = 4
+MIN_OWN_TERMS = 3
+
+
+def split_compound(question: str, lang: str) -> list[str]:
+    """The sub-questions of a question asking two or more things; [question] otherwise. Later
+    parts are made standalone against the first (`它的天津工厂…` -> `SMC的天津工厂…`)."""
+    pieces = _EN_SPLIT.split(question) if lang == "en" else _ZH_SPLIT.split(question)
+    parts = [p.strip(" ，,") for p in pieces if len(p.strip(" ，,？?；;")) >= MIN_PART_CHARS]
+    if lang != "en":
+        parts = [p for p in parts if _ZH_ASKS.search(p)]
+    # A later part with next to no words of its own (`目前建成了几期？`) rides on the first part's
+    # passage; answering it alone would fetch whatever else says 建成.
+    first_terms = set(tokenize(search_form(parts[0]))) if parts else set()
+    parts = parts[:1] + [p for p in parts[1:] if len(set(tokenize(search_form(p))) - first_terms) >= MIN_OWN_TERMS]
+    if len(parts) < 2:
+        return [question]
+    first = parts[0]
+    return [first] + [rewrite_followup(p, [{"role": "user", "content": first}]) for p in parts[1:]]
+
+
+def asks_to_compare(question: str) -> bool:
+    return bool(_COMPARISON.search(question))

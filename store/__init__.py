@@ -1,0 +1,1 @@
+"""The index files: written by ingest, read by retrieval (documents, chunks, manifest, vectors)."""
