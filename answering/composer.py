@@ -47,6 +47,7 @@ class Pick:
     sentence: ScoredSentence
     score: float
     rank: int  # passage rank, 0 = best
+    features: list[float] | None = None  # the scorer's feature row, for the answerability model
 
 
 def same_sentence(a: Pick, b: Pick) -> bool:
@@ -60,7 +61,7 @@ def score_pool(candidates: list[Candidate], ctx: QuestionContext, scorer: Answer
         previous = None
         for s in cand.sentences:
             rows.append(sentence_features(ctx, cand, s, rank, previous))
-            picks.append(Pick(cand, s, 0.0, rank))
+            picks.append(Pick(cand, s, 0.0, rank, rows[-1]))
             previous = s
     for pick, probability in zip(picks, scorer.probabilities(rows)):
         pick.score = float(probability)
@@ -71,8 +72,9 @@ def score_pool(candidates: list[Candidate], ctx: QuestionContext, scorer: Answer
 def choose_sentences(candidates: list[Candidate], terms: QueryTerms, lang: str,
                      documents_text: dict[str, str], sentence_before: SentenceBefore,
                      ctx: QuestionContext, scorer: AnswerScorer, compare: bool = False,
-                     sentences_after: SentencesAfter | None = None) -> list[Pick]:
-    """Best sentence first, plus up to two that add missing terms or another document's view.
+                     sentences_after: SentencesAfter | None = None) -> tuple[list[Pick], float]:
+    """Best sentence first, plus up to two that add missing terms or another document's view; and
+    the support: the scorer's probability that the best sentence answers the question at all.
     `compare`: the question compares documents, so the best sentence of a second document joins
     when it comes close enough (COMPARE_RATIO) even from outside the top passages.
     `sentence_before` (HybridSearcher.sentence_before) finds the sentence a pronoun leans on, in
@@ -85,7 +87,8 @@ def choose_sentences(candidates: list[Candidate], terms: QueryTerms, lang: str,
         top = top + ([other] if other else [])
     pool = score_pool(top, ctx, scorer)
     if not pool:
-        return []
+        return [], 0.0
+    support = scorer.support(pool[0].features, pool[0].score, pool[1].score if len(pool) > 1 else 0.0)
     chosen = [pool[0]]
     covered = set(pool[0].sentence.tokens)
     for pick in pool[1:]:
@@ -129,7 +132,7 @@ def choose_sentences(candidates: list[Candidate], terms: QueryTerms, lang: str,
             if not any(same_sentence(p, item) for p in chosen):
                 chosen.append(item)
     chosen.sort(key=lambda p: (p.rank, p.sentence.start))
-    return chosen
+    return chosen, support
 
 
 # `打造两个服务型智造基地：` / `重点做好以下三方面工作` announces items that follow it; a sentence

@@ -109,12 +109,12 @@ class QA:
             query = search_form(part)
             candidates, terms = self.searcher.search(query, self._embed_query(query), lang, 10)
             rankings.append(as_passages(candidates, 10))
-            ctx = question_context(part, terms, lang, candidates)
-            part_picks = choose_sentences(candidates[:k], terms, lang, self.searcher.documents_text,
+            ctx = question_context(part, terms, lang, candidates, self.searcher.document_forms,
+                                   self.searcher.corpus_bigrams)
+            part_picks, part_support = choose_sentences(candidates[:k], terms, lang, self.searcher.documents_text,
                                           self.searcher.sentence_before, ctx, self.scorer,
                                           compare=asks_to_compare(question),
                                           sentences_after=self.searcher.sentences_after)
-            part_support = max((p.score for p in part_picks), default=0.0)
             supports.append(part_support)
             if part_support < threshold and len(parts) > 1:
                 continue  # this part is not answered; the others still are

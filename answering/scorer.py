@@ -24,6 +24,15 @@ its passage and its context (document title, section heading, the sentence befor
   table_row, row_name_asked   the sentence is a table row; the question names one of its cells
                           exactly (the exact row, not a longer row name that contains the asked one)
   length                  log length
+  dates_found, dates_other the question's years/months/days found in the sentence (share); the
+                          sentence gives other dates and none of the asked ones
+  grams_own, grams_sentence, grams_document   share of the question's character bigrams (question
+                          words left out) in the sentence alone / with its context / anywhere in
+                          its document: people
+                          ask in the text's own words, and a question about something the
+                          document never mentions shares few of them
+  grams_unknown           share of the question's bigrams that no document contains: it asks
+                          about something (a name, a place) the collection never mentions
 """
 from __future__ import annotations
 
@@ -34,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-from language.answer_types import asked_kind, holds_kind
+from language.answer_types import asked_kind, bigram_share, content_bigrams, date_parts, holds_kind
 from language.normalize import search_form
 from retrieval.features import QueryTerms, fills_quantity_slot
 from retrieval.search import Candidate, ScoredSentence, section_leaf
@@ -45,6 +54,7 @@ FEATURE_NAMES = (
     "cosine_zh", "cosine_en", "cover", "cover_own", "missing_share", "missing_rarest", "unknown_terms",
     "focus_absent", "passage_score", "passage_relative", "rank_reciprocal", "kind_asked", "kind_present",
     "slot_filled", "slot_unfilled", "numbers_found", "table_row", "row_name_asked", "length",
+    "grams_own", "grams_sentence", "grams_document", "grams_unknown", "dates_found", "dates_other",
 )
 
 
@@ -61,14 +71,25 @@ class QuestionContext:
     kind: str  # asked_kind of the question ('' for none)
     rarest: str  # the question's highest-IDF term
     question_form: str  # the question's simplified search form
+    grams: set[str]  # content_bigrams of the question
+    dates: set[str]  # date_parts of the question
+    grams_in_document: dict[str, float]  # doc id -> bigram_share of the question in that document
+    grams_unknown: float  # share of the question's bigrams found in no document
     top_score: float
 
 
-def question_context(question: str, terms: QueryTerms, lang: str, candidates: list[Candidate]) -> QuestionContext:
+def question_context(question: str, terms: QueryTerms, lang: str, candidates: list[Candidate],
+                     document_forms: dict[str, str], corpus_bigrams: set[str]) -> QuestionContext:
+    """`document_forms`: doc id -> search form of the whole document; `corpus_bigrams`: every
+    bigram of the collection (both from HybridSearcher)."""
     rarest = max(terms.weights, key=lambda t: (terms.weights[t], len(t)), default="")
     top = max((c.score for c in candidates), default=1.0)
     form = search_form(question)
+    grams = content_bigrams(form) if lang != "en" else set()
+    in_document = {c.chunk.doc: bigram_share(grams, document_forms.get(c.chunk.doc, "")) for c in candidates}
     return QuestionContext(terms, lang, asked_kind(form if lang != "en" else question), rarest, form,
+                           grams, date_parts(form), in_document,
+                           sum(g not in corpus_bigrams for g in grams if len(g) == 2) / max(len(grams), 1),
                            top if top > 0 else 1.0)
 
 
@@ -90,6 +111,8 @@ def sentence_features(ctx: QuestionContext, candidate: Candidate, sentence: Scor
     slot = terms.slot
     filled = slot is not None and fills_quantity_slot(text, slot)
     numbers = terms.numbers
+    sentence_dates = date_parts(text)
+    found_dates = len(ctx.dates & sentence_dates)
     return [
         0.0 if english else sentence.cosine,
         sentence.cosine if english else 0.0,
@@ -110,6 +133,12 @@ def sentence_features(ctx: QuestionContext, candidate: Candidate, sentence: Scor
         float(candidate.chunk.kind == "table_row"),
         row_name_asked(text, ctx.question_form) if candidate.chunk.kind == "table_row" else 0.0,
         math.log1p(len(text)) / math.log1p(200),
+        bigram_share(ctx.grams, text),
+        bigram_share(ctx.grams, text + "\n" + context_text),
+        ctx.grams_in_document.get(candidate.chunk.doc, 0.0),
+        ctx.grams_unknown,
+        found_dates / len(ctx.dates) if ctx.dates else 0.0,
+        float(bool(ctx.dates) and not found_dates and bool(sentence_dates)),
     ]
 
 
@@ -127,17 +156,25 @@ def row_name_asked(row_text: str, question_form: str) -> float:
     return asked / max(len(c) for c in names)
 
 
-@dataclass
-class AnswerScorer:
-    """Standardise, then a logistic regression: P(the sentence answers the question)."""
+QUESTION_FEATURE_NAMES = (*FEATURE_NAMES, "best_logit", "best_margin")
 
-    embedder: str
+
+def question_features(best_row: list[float], best: float, runner_up: float) -> list[float]:
+    """The answerability model sees the best sentence's features, how sure the sentence model is
+    of it (as a logit) and how far ahead of the next sentence it is."""
+    clipped = min(max(best, 1e-6), 1 - 1e-6)
+    return [*best_row, math.log(clipped / (1 - clipped)), best - runner_up]
+
+
+@dataclass
+class LogisticModel:
+    """Standardise the features, then a logistic regression."""
+
+    names: tuple[str, ...]
     mean: np.ndarray
     scale: np.ndarray
     weights: np.ndarray
     bias: float
-    threshold: float  # abstain when the best sentence's probability is below this
-    info: dict
 
     def probabilities(self, rows: list[list[float]]) -> np.ndarray:
         if not rows:
@@ -146,26 +183,64 @@ class AnswerScorer:
         return 1.0 / (1.0 + np.exp(-(x @ self.weights + self.bias)))
 
     def to_json(self) -> dict:
-        return {"features": list(FEATURE_NAMES), "mean": [round(float(v), 6) for v in self.mean],
+        return {"features": list(self.names), "mean": [round(float(v), 6) for v in self.mean],
                 "scale": [round(float(v), 6) for v in self.scale],
-                "weights": {n: round(float(w), 6) for n, w in zip(FEATURE_NAMES, self.weights)},
-                "bias": round(float(self.bias), 6), "threshold": round(float(self.threshold), 4), **self.info}
+                "weights": {n: round(float(w), 6) for n, w in zip(self.names, self.weights)},
+                "bias": round(float(self.bias), 6)}
 
     @classmethod
-    def untrained(cls, embedder: str) -> "AnswerScorer":
-        """Every sentence at 0.5 and no abstention: what training starts from."""
-        n = len(FEATURE_NAMES)
-        return cls(embedder, np.zeros(n), np.ones(n), np.zeros(n), 0.0, float("-inf"), {})
+    def from_json(cls, names: tuple[str, ...], data: dict) -> LogisticModel:
+        if list(data.get("features", [])) != list(names):
+            raise ScorerUnavailableError("the answer scorer was fitted on other features; refit it with: "
+                                         "python -m eval train")
+        return cls(names, np.asarray(data["mean"], float), np.asarray(data["scale"], float),
+                   np.asarray([data["weights"][n] for n in names], float), float(data["bias"]))
 
     @classmethod
-    def from_json(cls, embedder: str, data: dict) -> "AnswerScorer":
-        if list(data.get("features", [])) != list(FEATURE_NAMES):
-            raise ScorerUnavailableError(f"the answer scorer for {embedder!r} was fitted on other features; "
-                                         "refit it with: python -m eval train")
-        info = {k: v for k, v in data.items() if k not in ("features", "mean", "scale", "weights", "bias", "threshold")}
-        return cls(embedder, np.asarray(data["mean"], float), np.asarray(data["scale"], float),
-                   np.asarray([data["weights"][n] for n in FEATURE_NAMES], float), float(data["bias"]),
-                   float(data["threshold"]), info)
+    def constant(cls, names: tuple[str, ...]) -> LogisticModel:
+        n = len(names)
+        return cls(names, np.zeros(n), np.ones(n), np.zeros(n), 0.0)
+
+
+@dataclass
+class AnswerScorer:
+    """Two fitted models: which sentence answers (`sentence`), and whether the question is
+    answered at all by its best sentence (`answerable`), with the abstention threshold."""
+
+    embedder: str
+    sentence: LogisticModel
+    answerable: LogisticModel
+    threshold: float  # abstain when the answerable probability is below this
+    info: dict
+
+    def probabilities(self, rows: list[list[float]]) -> np.ndarray:
+        """P(sentence answers the question), one per feature row."""
+        return self.sentence.probabilities(rows)
+
+    def support(self, best_row: list[float], best: float, runner_up: float) -> float:
+        """P(the question is answered by its best sentence): compared with the threshold."""
+        return float(self.answerable.probabilities([question_features(best_row, best, runner_up)])[0])
+
+    def to_json(self) -> dict:
+        return {"sentence": self.sentence.to_json(), "answerable": self.answerable.to_json(),
+                "threshold": round(float(self.threshold), 4), **self.info}
+
+    @classmethod
+    def untrained(cls, embedder: str) -> AnswerScorer:
+        """Every sentence at 0.5, every question answered: what training starts from."""
+        return cls(embedder, LogisticModel.constant(FEATURE_NAMES), LogisticModel.constant(QUESTION_FEATURE_NAMES),
+                   float("-inf"), {})
+
+    @classmethod
+    def from_json(cls, embedder: str, data: dict) -> AnswerScorer:
+        info = {k: v for k, v in data.items() if k not in ("sentence", "answerable", "threshold")}
+        try:
+            return cls(embedder, LogisticModel.from_json(FEATURE_NAMES, data["sentence"]),
+                       LogisticModel.from_json(QUESTION_FEATURE_NAMES, data["answerable"]),
+                       float(data["threshold"]), info)
+        except (KeyError, TypeError) as exc:
+            raise ScorerUnavailableError(f"the answer scorer for {embedder!r} is incomplete ({exc}); "
+                                         "refit it with: python -m eval train") from None
 
 
 def load_scorer(embedder: str, path: Path = WEIGHTS_FILE) -> AnswerScorer:

@@ -5,13 +5,16 @@
    labelled 1 when it is evidence for the gold answer: it matches an evidence quote and states
    the answer (any `alternatives`/`must_include` string) or holds most of the quote. Sentences of
    unanswerable questions are all 0.
-2. A logistic regression (scikit-learn) is fitted on the standardised rows. Each question weighs
-   the same whatever its number of sentences, each corpus the same whatever its number of
-   questions, and positives as much as negatives.
-3. The pipeline then answers every tune question with abstention off and records the probability
-   of its best sentence. The threshold is the cut that abstains on the most unanswerable tune
-   questions while abstaining on at most MAX_FALSE_ABSTENTION of the answerable ones of each
-   corpus, halfway between the two probabilities it separates.
+2. A logistic regression (scikit-learn) is fitted on the standardised rows: which sentence
+   answers. Each question weighs the same whatever its number of sentences, each corpus the same
+   whatever its number of questions, and positives as much as negatives.
+3. A second logistic regression, on one row per question (its best sentence's features, the
+   first model's confidence in it and its lead over the runner-up), learns whether the question is
+   answerable at all; answerable and unanswerable questions of each corpus weigh the same.
+4. The pipeline then answers every tune question with abstention off and records that
+   probability. The threshold is the cut that abstains on the most unanswerable tune questions
+   while abstaining on at most MAX_FALSE_ABSTENTION of the answerable ones of each corpus,
+   halfway between the two probabilities it separates.
 The weights, the threshold and what they were fitted on go to answering/scorer_weights.json.
 Test splits are never read here.
 """
@@ -26,12 +29,12 @@ import numpy as np
 
 from config import REPO_ROOT, Config
 from eval.gold import DEFAULT_GOLD, EVAL_DIR, GoldItem, load_gold
-from eval.normalize import contains_normalised, covers
-from eval.score import sentence_matches
+from eval.normalize import contains_normalised, covers, longest_common_substring_length, normalise
 from eval.split import select
 
 MAX_FALSE_ABSTENTION = 0.03  # answerable tune questions we accept to abstain on (the CI ceiling is 0.05)
 REGULARISATION_C = 1.0  # scikit-learn's default strength; the features are few and standardised
+ANSWER_CONTEXT_CHARS = 4  # an answer string counts where the sentence also shares this much of its quote
 CMRC_DIR = EVAL_DIR / "corpora" / "cmrc2018-trial"
 
 
@@ -49,12 +52,20 @@ TRAINING_CORPORA = (
 
 
 def is_evidence(item: GoldItem, doc: str, sentence: str) -> bool:
-    """The sentence is where the gold answer is stated (see the module docstring)."""
-    quotes = [e.quote for e in item.evidence if e.doc == doc]
-    if not quotes or not any(sentence_matches(sentence, q) for q in quotes):
+    """The sentence is where the gold answer is stated (see the module docstring): it holds most
+    of an evidence quote, or it states an answer string inside the quote's wording (a quote may
+    run over into the next sentence, so holding the answer with some of its context is enough)."""
+    quotes = [normalise(e.quote) for e in item.evidence if e.doc == doc]
+    if not quotes:
         return False
-    answers = item.alternatives or item.must_include
-    return any(contains_normalised(sentence, a) for a in answers) or any(covers(sentence, q) for q in quotes)
+    if any(covers(sentence, q) or covers(q, sentence) for q in quotes):
+        return any(contains_normalised(sentence, a) for a in item.alternatives or item.must_include) \
+            or any(covers(sentence, q) for q in quotes)
+    answers = [normalise(a) for a in item.alternatives or item.must_include]
+    sentence_n = normalise(sentence)
+    return any(a and a in sentence_n and a in q
+               and longest_common_substring_length(sentence_n, q) >= min(len(q), len(a) + ANSWER_CONTEXT_CHARS)
+               for a in answers for q in quotes)
 
 
 def question_rows(qa, item: GoldItem) -> tuple[list[list[float]], list[int]]:
@@ -66,7 +77,8 @@ def question_rows(qa, item: GoldItem) -> tuple[list[list[float]], list[int]]:
     lang = detect_script(item.question)
     query = search_form(item.question)
     candidates, terms = qa.searcher.search(query, qa._embed_query(query), lang, 10)
-    ctx = question_context(item.question, terms, lang, candidates)
+    ctx = question_context(item.question, terms, lang, candidates, qa.searcher.document_forms,
+                           qa.searcher.corpus_bigrams)
     rows, labels = [], []
     for rank, cand in enumerate(candidates[:ANSWER_PASSAGES]):
         doc_text = qa.searcher.documents_text[cand.chunk.doc]
@@ -97,40 +109,78 @@ def choose_threshold(groups: dict[str, dict[str, list[float]]]) -> float:
     return round(best, 4)
 
 
-def train(config: Config, embedder: str | None = None, corpora=TRAINING_CORPORA, log=print) -> dict:
+def _fit(x: np.ndarray, y: np.ndarray, weights: np.ndarray, names: tuple[str, ...]):
+    """Standardise, fit a logistic regression with these sample weights; a LogisticModel."""
     from sklearn.linear_model import LogisticRegression
 
+    from answering.scorer import LogisticModel
+
+    mean, scale = x.mean(axis=0), x.std(axis=0)
+    scale[scale == 0] = 1.0
+    weights = weights * len(weights) / weights.sum()
+    model = LogisticRegression(C=REGULARISATION_C, max_iter=5000).fit((x - mean) / scale, y, sample_weight=weights)
+    return LogisticModel(names, mean, scale, model.coef_[0], float(model.intercept_[0]))
+
+
+def _balanced(groups: list[str], labels: np.ndarray) -> np.ndarray:
+    """Sample weights giving every (group, label) cell the same total weight."""
+    weights = np.ones(len(labels))
+    groups_array = np.asarray(groups)
+    for group in set(groups):
+        for label in (0, 1):
+            cell = (groups_array == group) & (labels == label)
+            if cell.any():
+                weights[cell] = 1.0 / cell.sum()
+    return weights
+
+
+def train(config: Config, embedder: str | None = None, corpora=TRAINING_CORPORA, log=print) -> dict:
     from answering.pipeline import QA
-    from answering.scorer import AnswerScorer, save_scorer
+    from answering.scorer import FEATURE_NAMES, QUESTION_FEATURE_NAMES, AnswerScorer, question_features, save_scorer
     from eval.corpus_index import config_for_corpus
 
     embedder = embedder or config.embedder
-    xs, ys, ws, loaded = [], [], [], []
+    loaded, questions = [], []  # questions: (corpus name, answerable, rows, labels)
     for corpus in corpora:
         items = [i for i in select(load_gold(corpus.gold), "tune") if i.first_question is None]
         qa = QA.load(config_for_corpus(config, corpus.seeds, embedder), embedder=embedder, llm=False,
                      scorer=AnswerScorer.untrained(embedder))
         loaded.append((corpus, qa, items))
-        started, rows_before = time.perf_counter(), len(xs)
+        started = time.perf_counter()
         for item in items:
             rows, labels = question_rows(qa, item)
-            xs.extend(rows)
-            ys.extend(labels)
-            ws.extend([1.0 / (len(rows) * len(items))] * len(rows))
-        log(f"{corpus.name}: {len(items)} tune questions, {len(xs) - rows_before} sentences, "
-            f"{sum(ys[rows_before:])} evidence ({time.perf_counter() - started:.0f} s)")
-    x, y, w = np.asarray(xs), np.asarray(ys), np.asarray(ws)
-    w[y == 1] *= w[y == 0].sum() / w[y == 1].sum()  # positives weigh as much as negatives
-    w *= len(w) / w.sum()
-    mean, scale = x.mean(axis=0), x.std(axis=0)
-    scale[scale == 0] = 1.0
-    model = LogisticRegression(C=REGULARISATION_C, max_iter=2000).fit((x - mean) / scale, y, sample_weight=w)
-    info = {"fitted": time.strftime("%Y-%m-%d"), "data": {c.name: {"gold": _shown(c.gold), "split": "tune",
-                                                                    "questions": len(items)}
-                                                           for c, _, items in loaded},
-            "rows": int(len(y)), "positives": int(y.sum()), "max_false_abstention": MAX_FALSE_ABSTENTION}
-    scorer = AnswerScorer(embedder, mean, scale, model.coef_[0], float(model.intercept_[0]), float("-inf"), info)
+            if rows:
+                questions.append((corpus.name, item.answerable, rows, labels))
+        mine = [q for q in questions if q[0] == corpus.name]
+        log(f"{corpus.name}: {len(items)} tune questions, {sum(len(q[2]) for q in mine)} sentences, "
+            f"{sum(sum(q[3]) for q in mine)} evidence ({time.perf_counter() - started:.0f} s)")
 
+    # 1. Which sentence answers: every question weighs the same, every corpus the same.
+    n_per_corpus = {name: sum(q[0] == name for q in questions) for name, *_ in questions}
+    x = np.asarray([row for q in questions for row in q[2]])
+    y = np.asarray([label for q in questions for label in q[3]])
+    w = np.asarray([1.0 / (len(q[2]) * n_per_corpus[q[0]]) for q in questions for _ in q[2]])
+    w[y == 1] *= w[y == 0].sum() / w[y == 1].sum()  # positives weigh as much as negatives
+    sentence_model = _fit(x, y, w, FEATURE_NAMES)
+
+    # 2. Whether the question is answered at all, from its best sentence.
+    qx, qy = [], []
+    for _, answerable, rows, _ in questions:
+        probabilities = np.sort(sentence_model.probabilities(rows))[::-1]
+        best = int(np.argmax(sentence_model.probabilities(rows)))
+        qx.append(question_features(rows[best], probabilities[0], probabilities[1] if len(rows) > 1 else 0.0))
+        qy.append(int(answerable))
+    qy_array = np.asarray(qy)
+    answerable_model = _fit(np.asarray(qx), qy_array, _balanced([q[0] for q in questions], qy_array),
+                            QUESTION_FEATURE_NAMES)
+
+    info = {"fitted": time.strftime("%Y-%m-%d"),
+            "data": {c.name: {"gold": _shown(c.gold), "split": "tune", "questions": len(items)} for c, _, items in loaded},
+            "sentence_rows": int(len(y)), "evidence_rows": int(y.sum()),
+            "max_false_abstention": MAX_FALSE_ABSTENTION}
+    scorer = AnswerScorer(embedder, sentence_model, answerable_model, float("-inf"), info)
+
+    # 3. The threshold, on what the pipeline itself does with each tune question.
     groups = {}
     for corpus, qa, items in loaded:
         qa.scorer = scorer
@@ -144,7 +194,7 @@ def train(config: Config, embedder: str | None = None, corpora=TRAINING_CORPORA,
                "false_abstention": round(sum(s < scorer.threshold for s in g["answerable"]) / max(len(g["answerable"]), 1), 3)}
         for name, g in groups.items()}
     path = save_scorer(scorer)
-    return {"embedder": embedder, "file": str(path), **scorer.to_json()}
+    return {"embedder": embedder, "file": str(path), "threshold": scorer.threshold, **scorer.info}
 
 
 def _shown(path: Path) -> str:

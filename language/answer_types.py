@@ -76,3 +76,37 @@ def holds_kind(sentence: str, kind: str) -> bool:
     if not kind:
         return False
     return bool(_VALUE_PATTERNS[kind].search(sentence))
+
+
+# Words that make a sentence a question, or glue it together, and say nothing about the content:
+# they are left out when measuring how much of a question a passage contains.
+QUESTION_WORDS = re.compile(r"什么|多少|哪些|哪个|哪里|哪儿|哪一|哪|谁|几|吗|呢|吧|如何|怎么|怎样|为何|为什么|何时|何地|"
+                            r"何种|是否|是不是|请问|[的了是在有与和及为被把将对于从向也都就并或而]")
+_CJK_RUN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
+_ASCII_WORD = re.compile(r"[0-9a-z]+(?:\.[0-9]+)?")
+
+
+def content_bigrams(search_form_text: str) -> set[str]:
+    """Character bigrams of the Chinese runs (question words removed) and whole ASCII words and
+    numbers: a segmentation-free fingerprint of what a question is about."""
+    text = QUESTION_WORDS.sub(" ", search_form_text.lower())
+    grams = {run[i:i + 2] for run in _CJK_RUN.findall(text) for i in range(len(run) - 1)}
+    grams |= {run for run in _CJK_RUN.findall(text) if len(run) == 1}
+    return grams | set(_ASCII_WORD.findall(text))
+
+
+def bigram_share(grams: set[str], text: str) -> float:
+    """Share of `grams` found in `text` (a search form); 0 for no grams."""
+    if not grams:
+        return 0.0
+    lowered = text.lower()
+    return sum(g in lowered for g in grams) / len(grams)
+
+
+# A year is four digits (1362年, 2013年, "in 2013"); a month or a day is one or two digits before 月/日.
+_DATE_PART = re.compile(r"(?<!\d)(?:1[0-9]|20)\d\d(?!\d)|(?<!\d)\d{1,2}\s*[月日号]")
+
+
+def date_parts(text: str) -> set[str]:
+    """Years, months and days written in `text`, spaces removed: {'2013', '3月'}."""
+    return {m.group().replace(" ", "").replace("号", "日") for m in _DATE_PART.finditer(text)}

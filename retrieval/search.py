@@ -70,9 +70,19 @@ class HybridSearcher:
             self.sentences_of.setdefault(int(chunk_index), []).append(row)
         self.sentence_spans = sentence_spans
         self.documents_text = documents_text
+        # Whole documents in search form: how much of a question a document mentions at all.
+        self.document_forms = {doc: search_form(text) for doc, text in documents_text.items()}
+        self._corpus_bigrams: set[str] | None = None
         self._idf_cache: dict[str, float] = {}
         self._df_cache: dict[str, int] = {}
         self._sentence_forms: dict[int, tuple[str, set[str]]] = {}
+
+    @property
+    def corpus_bigrams(self) -> set[str]:
+        """Every character bigram of the documents (search form), built on first use."""
+        if self._corpus_bigrams is None:
+            self._corpus_bigrams = {form[i:i + 2] for form in self.document_forms.values() for i in range(len(form) - 1)}
+        return self._corpus_bigrams
 
     def doc_freq(self, token: str) -> int:
         if token not in self._df_cache:
