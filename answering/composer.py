@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from language.normalize import detect_script, to_simplified, to_traditional
 from qa_types import Citation
-from answering.scorer import AnswerScorer, QuestionContext, sentence_features
+from answering.scorer import AnswerScorer, QuestionContext, sentence_features, with_pool_features
 from retrieval.features import QueryTerms, quantities
 from retrieval.search import Candidate, ScoredSentence
 
@@ -63,8 +63,9 @@ def score_pool(candidates: list[Candidate], ctx: QuestionContext, scorer: Answer
             rows.append(sentence_features(ctx, cand, s, rank, previous))
             picks.append(Pick(cand, s, 0.0, rank, rows[-1]))
             previous = s
-    for pick, probability in zip(picks, scorer.probabilities(rows)):
-        pick.score = float(probability)
+    rows = with_pool_features(rows)
+    for pick, row, probability in zip(picks, rows, scorer.probabilities(rows)):
+        pick.score, pick.features = float(probability), row
     picks.sort(key=lambda p: p.score, reverse=True)
     return picks
 
@@ -138,7 +139,8 @@ def choose_sentences(candidates: list[Candidate], terms: QueryTerms, lang: str,
 # `打造两个服务型智造基地：` / `重点做好以下三方面工作` announces items that follow it; a sentence
 # that names its items itself (`蓝天、碧水、净土三大…`) does not. Chinese counts kinds with a
 # numeral before 个/大/项/类/方面/条/种.
-_ANNOUNCES = re.compile(r"([两二三四五六七八九]|[2-9])(?:个|大|项|类|方面|条|种|件|批)")
+# Not the last digit of a larger number or an ordinal: `32个村`, `3.2个百分点`, `十二个`, `第二个`.
+_ANNOUNCES = re.compile(r"(?<![0-9.第十百千零〇])([两二三四五六七八九]|[2-9])(?:个|大|项|类|方面|条|种|件|批)")
 _NAMES_ITEMS = re.compile(r"[^、，。；：]{1,12}、[^、，。；：]{1,12}")
 MAX_ANNOUNCED = 5
 _NUMERALS = {"两": 2, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}

@@ -221,7 +221,7 @@ class LLMAnswerer:
 
 def shares_evidence(generated: list[Citation], extractive: list[Citation]) -> bool:
     """Whether a generated answer cites at least one sentence the extractive answer chose. Those
-    were picked, with a calibrated threshold, for answering the question; a sentence the check
+    were picked, with the fitted abstention threshold, for answering the question; a sentence the check
     found supported is only true, and may answer something else."""
     return any(g.doc == e.doc and g.start < e.end and e.start < g.end for g in generated for e in extractive)
 

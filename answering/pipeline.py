@@ -109,8 +109,7 @@ class QA:
             query = search_form(part)
             candidates, terms = self.searcher.search(query, self._embed_query(query), lang, 10)
             rankings.append(as_passages(candidates, 10))
-            ctx = question_context(part, terms, lang, candidates, self.searcher.document_forms,
-                                   self.searcher.corpus_bigrams)
+            ctx = question_context(part, terms, lang, candidates, self.searcher)
             part_picks, part_support = choose_sentences(candidates[:k], terms, lang, self.searcher.documents_text,
                                           self.searcher.sentence_before, ctx, self.scorer,
                                           compare=asks_to_compare(question),

@@ -31,8 +31,15 @@ its passage and its context (document title, section heading, the sentence befor
                           its document: people
                           ask in the text's own words, and a question about something the
                           document never mentions shares few of them
+  grams_beyond_title      the same for the sentence alone, counting only the question's bigrams
+                          that are not in the document title: what the question asks beyond the
+                          topic every sentence of the document shares
   grams_unknown           share of the question's bigrams that no document contains: it asks
                           about something (a name, a place) the collection never mentions
+  missing_elsewhere       the rarest question bigram missing from the sentence and its context
+                          that other passages do contain (its rarity): the question names
+                          something the collection states somewhere, but not here (二期 asked,
+                          一期 stated) — unlike the asker's own words, which no passage holds
 """
 from __future__ import annotations
 
@@ -46,7 +53,7 @@ import numpy as np
 from language.answer_types import asked_kind, bigram_share, content_bigrams, date_parts, holds_kind
 from language.normalize import search_form
 from retrieval.features import QueryTerms, fills_quantity_slot
-from retrieval.search import Candidate, ScoredSentence, section_leaf
+from retrieval.search import Candidate, HybridSearcher, ScoredSentence, section_leaf
 
 WEIGHTS_FILE = Path(__file__).with_name("scorer_weights.json")
 
@@ -54,8 +61,22 @@ FEATURE_NAMES = (
     "cosine_zh", "cosine_en", "cover", "cover_own", "missing_share", "missing_rarest", "unknown_terms",
     "focus_absent", "passage_score", "passage_relative", "rank_reciprocal", "kind_asked", "kind_present",
     "slot_filled", "slot_unfilled", "numbers_found", "table_row", "row_name_asked", "length",
-    "grams_own", "grams_sentence", "grams_document", "grams_unknown", "dates_found", "dates_other",
+    "grams_own", "grams_beyond_title", "grams_sentence", "grams_document", "grams_unknown", "missing_elsewhere",
+    "dates_found", "dates_other",
 )
+# Features of one sentence relative to the best of its question's pool (0 for the best, negative
+# for the rest): which sentence matches best matters more than how well any sentence matches.
+RELATIVE_TO_POOL = ("cosine_zh", "cosine_en", "cover", "grams_own", "grams_beyond_title")
+POOL_FEATURE_NAMES = (*FEATURE_NAMES, *(f"{name}_vs_best" for name in RELATIVE_TO_POOL))
+
+
+def with_pool_features(rows: list[list[float]]) -> list[list[float]]:
+    """Each row followed by its RELATIVE_TO_POOL features minus the pool's best value of each."""
+    if not rows:
+        return []
+    columns = [FEATURE_NAMES.index(name) for name in RELATIVE_TO_POOL]
+    best = [max(row[c] for row in rows) for c in columns]
+    return [[*row, *(row[c] - b for c, b in zip(columns, best))] for row in rows]
 
 
 class ScorerUnavailableError(RuntimeError):
@@ -75,29 +96,32 @@ class QuestionContext:
     dates: set[str]  # date_parts of the question
     grams_in_document: dict[str, float]  # doc id -> bigram_share of the question in that document
     grams_unknown: float  # share of the question's bigrams found in no document
+    gram_rarity: dict[str, float]  # bigram -> 1 - log(1 + chunks holding it) / log(1 + chunks), for bigrams the collection has
     top_score: float
 
 
 def question_context(question: str, terms: QueryTerms, lang: str, candidates: list[Candidate],
-                     document_forms: dict[str, str], corpus_bigrams: set[str]) -> QuestionContext:
-    """`document_forms`: doc id -> search form of the whole document; `corpus_bigrams`: every
-    bigram of the collection (both from HybridSearcher)."""
+                     searcher: HybridSearcher) -> QuestionContext:
+    """What every sentence of one question is compared with; `searcher` gives the collection
+    statistics (whole documents, their bigrams, how many chunks hold a string)."""
     rarest = max(terms.weights, key=lambda t: (terms.weights[t], len(t)), default="")
     top = max((c.score for c in candidates), default=1.0)
     form = search_form(question)
     grams = content_bigrams(form) if lang != "en" else set()
-    in_document = {c.chunk.doc: bigram_share(grams, document_forms.get(c.chunk.doc, "")) for c in candidates}
+    in_document = {c.chunk.doc: bigram_share(grams, searcher.document_forms.get(c.chunk.doc, "")) for c in candidates}
+    unknown = sum(g not in searcher.corpus_bigrams for g in grams if len(g) == 2) / max(len(grams), 1)
+    scale = math.log1p(max(len(searcher.chunks), 1))
+    rarity = {g: 1.0 - math.log1p(df) / scale for g in grams if len(g) == 2 and (df := searcher.doc_freq(g))}
     return QuestionContext(terms, lang, asked_kind(form if lang != "en" else question), rarest, form,
-                           grams, date_parts(form), in_document,
-                           sum(g not in corpus_bigrams for g in grams if len(g) == 2) / max(len(grams), 1),
-                           top if top > 0 else 1.0)
+                           grams, date_parts(form), in_document, unknown, rarity, top if top > 0 else 1.0)
 
 
 def sentence_features(ctx: QuestionContext, candidate: Candidate, sentence: ScoredSentence, rank: int,
                       previous: ScoredSentence | None) -> list[float]:
     terms, english = ctx.terms, ctx.lang == "en"
     text = sentence.search_text
-    context_text = "\n".join((search_form(candidate.chunk.title), search_form(section_leaf(candidate.chunk.section)),
+    title_form = search_form(candidate.chunk.title)
+    context_text = "\n".join((title_form, search_form(section_leaf(candidate.chunk.section)),
                               previous.search_text if previous else ""))
     total = terms.total_weight
     missing = [t for t in terms.weights if t not in text and t not in context_text]
@@ -134,9 +158,11 @@ def sentence_features(ctx: QuestionContext, candidate: Candidate, sentence: Scor
         row_name_asked(text, ctx.question_form) if candidate.chunk.kind == "table_row" else 0.0,
         math.log1p(len(text)) / math.log1p(200),
         bigram_share(ctx.grams, text),
+        bigram_share({g for g in ctx.grams if g not in title_form}, text),
         bigram_share(ctx.grams, text + "\n" + context_text),
         ctx.grams_in_document.get(candidate.chunk.doc, 0.0),
         ctx.grams_unknown,
+        max((r for g, r in ctx.gram_rarity.items() if g not in text and g not in context_text), default=0.0),
         found_dates / len(ctx.dates) if ctx.dates else 0.0,
         float(bool(ctx.dates) and not found_dates and bool(sentence_dates)),
     ]
@@ -156,7 +182,7 @@ def row_name_asked(row_text: str, question_form: str) -> float:
     return asked / max(len(c) for c in names)
 
 
-QUESTION_FEATURE_NAMES = (*FEATURE_NAMES, "best_logit", "best_margin")
+QUESTION_FEATURE_NAMES = (*POOL_FEATURE_NAMES, "best_logit", "best_margin")
 
 
 def question_features(best_row: list[float], best: float, runner_up: float) -> list[float]:
@@ -228,14 +254,14 @@ class AnswerScorer:
     @classmethod
     def untrained(cls, embedder: str) -> AnswerScorer:
         """Every sentence at 0.5, every question answered: what training starts from."""
-        return cls(embedder, LogisticModel.constant(FEATURE_NAMES), LogisticModel.constant(QUESTION_FEATURE_NAMES),
+        return cls(embedder, LogisticModel.constant(POOL_FEATURE_NAMES), LogisticModel.constant(QUESTION_FEATURE_NAMES),
                    float("-inf"), {})
 
     @classmethod
     def from_json(cls, embedder: str, data: dict) -> AnswerScorer:
         info = {k: v for k, v in data.items() if k not in ("sentence", "answerable", "threshold")}
         try:
-            return cls(embedder, LogisticModel.from_json(FEATURE_NAMES, data["sentence"]),
+            return cls(embedder, LogisticModel.from_json(POOL_FEATURE_NAMES, data["sentence"]),
                        LogisticModel.from_json(QUESTION_FEATURE_NAMES, data["answerable"]),
                        float(data["threshold"]), info)
         except (KeyError, TypeError) as exc:

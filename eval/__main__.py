@@ -3,7 +3,7 @@
     python -m eval run --gold FILE --out RESULTS.jsonl [--seeds DIR] [--split tune|test|all]
                        [--system ours|naive|bm25] [--embedder NAME] [--llm]
     python -m eval score --gold FILE --results RESULTS.jsonl [--split tune|test|all] [--json]
-    python -m eval report [--gold eval/gold.jsonl] [--embedder NAME] [--out-dir eval/] [--llm]
+    python -m eval report [--gold eval/gold.jsonl] [--corpora seeds,cmrc] [--embedder NAME] [--out-dir eval/] [--llm]
 
 A malformed gold or results file, or a bad QA_* setting, ends with exit code 2 and one line naming it.
 """
@@ -52,16 +52,21 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--gold", type=Path, default=DEFAULT_GOLD)
     report.add_argument("--embedder", default=None)
     report.add_argument("--out-dir", type=Path, default=EVAL_DIR)
-    report.add_argument("--llm", action="store_true", help="also run the LLM path when it is configured")
+    report.add_argument("--llm", action="store_true", help="also run the LLM path when it is configured (seeds only)")
+    report.add_argument("--corpora", default="seeds,cmrc",
+                        help="comma-separated corpora to report on, of seeds, cmrc (default: both)")
     train = commands.add_parser("train", help="fit the answer scorer and its abstention threshold on the tune splits")
     train.add_argument("--embedder", default=None, help="embedder name (default: QA_EMBEDDER / config)")
+    train.add_argument("--near-misses", action="store_true",
+                       help="also fit on near misses made from answerable tune questions (eval/train.py)")
     return parser
 
 
 def command_train(args) -> int:
     from eval.train import train
 
-    result = train(Config.from_env(), embedder=args.embedder, log=lambda m: print(m, file=sys.stderr))
+    result = train(Config.from_env(), embedder=args.embedder, log=lambda m: print(m, file=sys.stderr),
+                   make_near_misses=args.near_misses)
     print(json.dumps(result, ensure_ascii=False, indent=2))
     return 0
 
@@ -94,7 +99,7 @@ def command_report(args) -> int:
     from eval.report import build_report  # pulls in matplotlib: only when reporting
 
     written = build_report(Config.from_env(), gold_path=args.gold, out_dir=args.out_dir,
-                           embedder=args.embedder, llm=args.llm)
+                           embedder=args.embedder, llm=args.llm, corpora=args.corpora)
     print("wrote:")
     for path in written:
         print(f"  {path}")

@@ -1,6 +1,7 @@
 """Two baselines with the same interface as our QA: `.ask(question, history=None) -> Answer`.
 
-Both read the raw seed files (UTF-8, no cleaning) and cut them with LangChain's
+Both read the raw files of `config.seeds_dir` (the seeds, or the documents folder of another
+corpus such as eval/corpora/cmrc2018-trial/corpus; UTF-8, no cleaning) and cut them with LangChain's
 RecursiveCharacterTextSplitter(chunk_size=500, chunk_overlap=50), the default recipe of a naive
 RAG tutorial. Neither abstains nor uses the history: the answer is the top passage and the
 citations are the top 3 passages (each quoted whole).

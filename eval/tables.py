@@ -46,14 +46,23 @@ def breakdown_table(scorecard: dict, markdown: bool = False) -> str:
     return render_table(headers, rows, markdown)
 
 
-def misses_lines(scorecard: dict, markdown: bool = False) -> list[str]:
+def misses_lines(scorecard: dict, markdown: bool = False, limit: int | None = None) -> list[str]:
+    """One line per kind of miss with its item ids (the first `limit` of them, when given)."""
     bullet = "- " if markdown else "  "
     lines = []
     for kind in MISS_KINDS:
         ids = scorecard["overall"]["misses"][kind]
-        shown = ", ".join(f"`{i}`" if markdown else str(i) for i in ids) if ids else "none"
+        listed = ids if limit is None else ids[:limit]
+        shown = ", ".join(f"`{i}`" if markdown else str(i) for i in listed) if ids else "none"
+        if len(listed) < len(ids):
+            shown += f", … and {len(ids) - len(listed)} more"
         lines.append(f"{bullet}{kind} ({len(ids)}): {shown}")
     return lines
+
+
+def metrics_line(metrics: dict, names: tuple[str, ...] | list[str]) -> str:
+    """`hit@1 0.950 · hit@5 1.000 · …` for these metrics of one scorecard."""
+    return " · ".join(f"{name} {format_value(name, metrics[name])}" for name in names)
 
 
 def format_scorecard(scorecard: dict) -> str:

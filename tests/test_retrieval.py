@@ -85,7 +85,7 @@ def test_english_question_cites_warehouses(request, system):
 @pytest.mark.slow
 def test_unstated_figure_abstains_with_related_passages(gemma_qa):
     # use-m3 answers this one with another project's 总投资 sentence (its support clears its
-    # calibrated threshold): a measured limit of the light embedder, reported in eval/REPORT.md.
+    # fitted threshold): a measured limit of the light embedder, reported in eval/REPORT.md.
     answer = gemma_qa.ask("华海清科集成电路高端装备项目的总投资是多少？")
     assert answer.abstained and not answer.citations
     assert answer.answer.startswith("文档中没有找到")
@@ -147,7 +147,7 @@ def test_comparison_cites_each_document(request, system):
 
 @pytest.mark.slow
 def test_compound_question_answers_both_parts(gemma_qa):
-    # With use-m3 the first part's best sentence scores under its calibrated threshold, so only
+    # With use-m3 the first part's best sentence scores under its fitted threshold, so only
     # the second part is answered: a measured limit of the light embedder, not asserted here.
     answer = gemma_qa.ask("SMC在经开区2022年工作总结中被称为什么规模的企业？它的天津工厂去年年产值是多少？")
     joined = "".join(c.quote for c in answer.citations)

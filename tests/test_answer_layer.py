@@ -1,0 +1,282 @@
+"""Unit tests of the answering layer that run in seconds: no model download, no torch.
+
+A tiny index is built in a temporary folder from three short documents (sentences copied from
+seeds/) with the project's own `ingest.build.build_index`, embedded by a fake embedder (hashed
+character bigrams), and answered by `answering.pipeline.QA` with a hand-set answer scorer, so the
+tests control when a sentence counts as an answer. They check behaviours, not fitted numbers:
+citations point at the exact document text, markup-only and unanswerable questions abstain,
+traditional questions get traditional quotes. Smaller helpers (values_differ, announced_items,
+has_words/detect_script, the eval split, answer_is_right, is_evidence) are checked directly.
+"""
+from __future__ import annotations
+
+import zlib
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from answering.composer import ABSTAIN_TEXT, Pick, announced_items, values_differ
+from answering.pipeline import QA
+from answering.scorer import FEATURE_NAMES, QUESTION_FEATURE_NAMES, AnswerScorer, LogisticModel
+from config import Config
+from embedding import embedders
+from eval.gold import Evidence, GoldItem
+from eval.score import answer_is_right
+from eval.split import SPLITS, select, split_of
+from eval.train import is_evidence
+from ingest.build import build_index
+from language.normalize import detect_script, has_words, search_form, to_traditional
+from retrieval.search import ScoredSentence
+
+FAKE_EMBEDDER = "fake-bigrams"
+DIM = 64
+
+# Real sentences from seeds/000 (马驹桥镇), seeds/003 (经开区 2022 工作总结) and seeds/002 (通州行动计划).
+DOCUMENTS = {
+    "majuqiao.txt": (
+        "马驹桥镇：五大产业集群合力跑出经济发展加速度\n\n"
+        "2023年全镇工业总产值预计突破112亿元\n\n"
+        "小米汽车落户马驹桥智造智能基地，预计年产能将达到20万辆。\n\n"
+        "一个多月前，马驹桥镇汽车企业“握指成拳”，建立产业联盟，共同倡议“强链补链”。小米汽车是其中一员。"
+        "作为马驹桥引进的重大项目之一，小米汽车一期占地面积接近72万平方米，预计2024年4月实现量产，年产能将达到20万辆。\n\n"
+        "华海清科集成电路高端装备研发及产业化项目于2023年6月28日在马驹桥智能制造基地开工建设。\n"
+    ),
+    "etown.txt": (
+        "北京经济技术开发区2022年工作总结\n\n"
+        "机器人和智能制造产业突破发展。推进软体机器人创新末端执行器总部签约，星网宇达无人机产业化扩产，"
+        "海尔未来智造等项目落地。SMC成为百亿级装备企业，施耐德三期开工、萨姆森扩产项目拿地。\n\n"
+        "优良水体比例 50%，无劣 V 类水体。\n"
+    ),
+    "tongzhou.txt": (
+        "北京城市副中心先进制造业高质量发展三年行动计划\n\n"
+        "（二）着力建设两个服务型智造基地\n"
+        "以张家湾设计小镇、运河商务区为龙头，加快服务业态导入培育，深入推动现代服务业和先进制造业深度融合。"
+        "运河商务区，主要承接中心城区制造企业总部、生产性服务功能转移，打造先进制造业企业总部基地。\n\n"
+        "到2024年，绿色工厂达到8家，“碳中和企业”认证企业达到3家。\n"
+    ),
+}
+XIAOMI_SENTENCE = "小米汽车落户马驹桥智造智能基地，预计年产能将达到20万辆。"
+
+
+class BigramEmbedder(embedders.Embedder):
+    """Deterministic stand-in for an embedding model: the character bigrams of the text's search
+    form hashed (crc32, stable across processes) into 64 dimensions, L2-normalised. Texts sharing
+    wording get a high cosine, which is all retrieval needs here."""
+
+    name = FAKE_EMBEDDER
+    dim = DIM
+
+    def embed_batch(self, texts: list[str], *, is_query: bool) -> np.ndarray:
+        out = np.zeros((len(texts), DIM), dtype=np.float32)
+        for row, text in enumerate(texts):
+            form = search_form(text)
+            for i in range(len(form) - 1):
+                out[row, zlib.crc32(form[i:i + 2].encode("utf-8")) % DIM] += 1.0
+            if not out[row].any():
+                out[row, 0] = 1.0  # no bigram at all: still a unit vector
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+def hand_scorer(threshold: float = 0.5) -> AnswerScorer:
+    """A scorer the test controls: a sentence's probability rises with the share of the question's
+    bigrams it holds (grams_own) and of its IDF-weighted terms (cover), and falls when a how-much
+    question's measure has no figure next to it (slot_unfilled); the question is answered when the
+    best sentence's probability (its logit is passed through unchanged) reaches `threshold`."""
+    weights = {"grams_own": 6.0, "cover": 4.0, "slot_unfilled": -3.0}
+    n = len(FEATURE_NAMES)
+    sentence = LogisticModel(FEATURE_NAMES, np.zeros(n), np.ones(n),
+                             np.array([weights.get(f, 0.0) for f in FEATURE_NAMES]), -5.0)
+    m = len(QUESTION_FEATURE_NAMES)
+    answerable = LogisticModel(QUESTION_FEATURE_NAMES, np.zeros(m), np.ones(m),
+                               np.array([1.0 if f == "best_logit" else 0.0 for f in QUESTION_FEATURE_NAMES]), 0.0)
+    return AnswerScorer(FAKE_EMBEDDER, sentence, answerable, threshold, {})
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory) -> Config:
+    """The three documents indexed with the fake embedder, in a folder of this test module."""
+    root = tmp_path_factory.mktemp("answer_layer")
+    seeds = root / "seeds"
+    seeds.mkdir()
+    for name, text in DOCUMENTS.items():
+        (seeds / name).write_text(text, encoding="utf-8")
+    cfg = Config(seeds_dir=seeds, index_dir=root / "index", model_cache=root / "cache", embedder=FAKE_EMBEDDER)
+    # build_index and QA.load both get their model from embedding.embedders.load_embedder, which
+    # returns the per-process cached embedder for (canonical name, model cache) when there is one.
+    # Seeding that cache with the fake is the only patch: nothing is loaded, nothing downloaded,
+    # and the entry is removed when this module's tests are done.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(embedders._CACHE, (FAKE_EMBEDDER, str(cfg.model_cache.resolve())), BigramEmbedder())
+        summary = build_index(cfg, log=lambda _: None)
+        assert summary.documents == len(DOCUMENTS) and summary.embedder == FAKE_EMBEDDER
+        yield cfg
+
+
+@pytest.fixture(scope="module")
+def qa(config) -> QA:
+    return QA.load(config, scorer=hand_scorer(), llm=False)
+
+
+def assert_citations_exact(qa: QA, answer) -> None:
+    """Every citation quotes its document exactly at its offsets, inside its passage."""
+    for c in answer.citations:
+        text = qa.searcher.documents_text[c.doc]
+        assert c.quote == text[c.start:c.end]
+        assert c.passage_start <= c.start < c.end <= c.passage_end
+
+
+def test_answer_sentence_is_cited_at_its_offsets(qa):
+    """A question whose answer is stated in a document is answered with that sentence, cited with
+    offsets that give back exactly the quoted text."""
+    answer = qa.ask("小米汽车落户马驹桥智造智能基地后年产能将达到多少？")
+    assert not answer.abstained
+    assert answer.citations
+    assert_citations_exact(qa, answer)
+    assert any(c.doc == "majuqiao.txt" and "20万辆" in c.quote for c in answer.citations)
+    assert "[1]" in answer.answer and "20万辆" in answer.answer
+
+
+@pytest.mark.parametrize("question", ["{{7*7}}", "%s%s%n", "<b></b>"])
+def test_markup_only_question_abstains_without_citations(qa, question):
+    """Template syntax or a lone tag asks nothing: abstain, cite nothing, look nothing up."""
+    answer = qa.ask(question)
+    assert answer.abstained
+    assert not answer.citations
+    assert answer.answer == ABSTAIN_TEXT[answer.lang]
+    assert not answer.retrieved and not answer.related and answer.support == 0.0
+
+
+def test_unstated_figure_abstains_and_lists_related_passages(qa):
+    """The documents name the Huahai project but never its investment: its sentence shares the
+    question's words but states no amount, so it scores under the threshold; the answer abstains,
+    cites nothing and lists the closest passages, the Huahai one among them."""
+    answer = qa.ask("华海清科项目的总投资是多少亿元？")
+    assert answer.abstained and not answer.citations
+    assert answer.answer == ABSTAIN_TEXT["zh-Hans"]
+    assert any("华海清科" in p.chunk.text for p in answer.related)
+    assert answer.support < qa.scorer.threshold
+
+
+def test_threshold_above_support_turns_an_answer_into_abstention(config):
+    """The same answerable question abstains when the scorer's threshold is above its support;
+    the passage holding the answer is then listed as related, not cited."""
+    strict = QA.load(config, scorer=hand_scorer(threshold=0.999999), llm=False)
+    answer = strict.ask("小米汽车落户马驹桥智造智能基地后年产能将达到多少？")
+    assert answer.abstained and not answer.citations
+    assert 0.0 < answer.support < strict.scorer.threshold
+    assert any("20万辆" in p.chunk.text for p in answer.related)
+
+
+def test_traditional_question_gets_traditional_quote(qa):
+    """An asker writing traditional characters reads the (simplified) quote in traditional script;
+    the citation itself still quotes the document as written."""
+    answer = qa.ask("小米汽車落戶馬駒橋智造智能基地後年產能將達到多少？")
+    assert answer.lang == "zh-Hant" and not answer.abstained
+    assert_citations_exact(qa, answer)
+    cited = next(c for c in answer.citations if "20万辆" in c.quote)
+    assert to_traditional(cited.quote) in answer.answer
+    assert cited.quote not in answer.answer  # shown converted, not as written
+
+
+def test_sentences_after_follow_in_document_order(qa):
+    """sentences_after gives the sentences that follow one, in order, at most `count`, each a real
+    span of the document, and nothing after a document's last sentence."""
+    query = search_form("小米汽车是其中一员")
+    candidates, _ = qa.searcher.search(query, qa._embed_query(query), "zh-Hans", 5)
+    cand = next(c for c in candidates if c.chunk.doc == "majuqiao.txt")
+    text = qa.searcher.documents_text["majuqiao.txt"]
+    member = next(s for s in cand.sentences if text[s.start:s.end].startswith("小米汽车是其中一员"))
+    after = qa.searcher.sentences_after(cand, member, 2)
+    assert [text[s.start:s.end][:5] for _, s in after] == ["作为马驹桥", "华海清科集"]
+    assert all(c.chunk.doc == "majuqiao.txt" and s.start >= member.end for c, s in after)
+    last = max((s for s in cand.sentences), key=lambda s: s.start)
+    assert qa.searcher.sentences_after(cand, last, 3) == []
+
+
+def pick(doc: str, sentence: str) -> Pick:
+    """A chosen sentence of `doc` (values_differ reads only the document and the sentence)."""
+    candidate = SimpleNamespace(chunk=SimpleNamespace(doc=doc))
+    return Pick(candidate, ScoredSentence(0, len(sentence), 1.0, 1.0, search_text=search_form(sentence)), 1.0, 0)
+
+
+def test_values_differ_only_when_documents_cite_different_figures():
+    """'The documents differ' is said only when two documents each state a figure and the figures
+    are not the same; dates and a document without any figure are not a difference."""
+    same_a = pick("a", "小米汽车落户马驹桥智造智能基地，预计年产能将达到20万辆。")
+    same_b = pick("b", "作为马驹桥引进的重大项目之一，小米汽车预计年产能将达到20万辆。")
+    assert not values_differ([same_a, same_b])
+    other = pick("b", "2023年1-11月完成112.18亿元。")
+    assert values_differ([pick("a", "全镇工业总产值预计突破112亿元。"), other])
+    assert not values_differ([same_a, pick("b", "SMC成为百亿级装备企业。")])  # no figure in b
+    assert not values_differ([pick("a", "2023年，马驹桥镇创新工作思路。"), pick("b", "2024年，马驹桥镇将围绕发展定位。")])
+    assert not values_differ([pick("a", "年产能将达到20万辆。"), pick("a", "占地面积接近72万平方米。")])  # one document
+
+
+def test_announced_items_counts_only_unnamed_items():
+    """A heading announcing items that follow it counts them; a sentence that names its items
+    itself before the count announces nothing."""
+    assert announced_items("着力建设两个服务型智造基地") == 2
+    assert announced_items("马驹桥镇围绕蓝天、碧水、净土三大污染防治攻坚战任务") == 0
+    assert announced_items("小米汽车落户马驹桥智造智能基地，预计年产能将达到20万辆。") == 0
+    assert announced_items("做优做稳四个支柱产业") == 4
+
+
+@pytest.mark.parametrize("sentence", ["实施乡村振兴战略，对32个村容村貌进行整治", "拉动社零额增长3.2个百分点。",
+                                      "全镇划分为十二个网格", "第二个五年计划"])
+def test_part_of_a_larger_number_announces_nothing(sentence):
+    """The last digit of a larger number (32个, 3.2个, 十二个) or an ordinal (第二个) is not a
+    count of items to follow (seeds/001 and 003 hold 15 such sentences)."""
+    assert announced_items(sentence) == 0
+
+
+def test_markup_around_a_question_is_ignored():
+    """A question wrapped in a script tag is still a simplified Chinese question with words;
+    template syntax alone has no words."""
+    question = "<script>alert(1)</script>小米汽车的年产能？"
+    assert detect_script(question) == "zh-Hans"
+    assert has_words(question)
+    assert not has_words("{{7*7}}")
+    assert not has_words("%s%s%n") and not has_words("<b></b>")
+
+
+def test_split_is_stable_balanced_and_strict():
+    """An id always falls in the same split; about half of many ids are test; an unknown split
+    name is refused rather than silently giving every item."""
+    ids = [f"x{i:04d}" for i in range(1000)]
+    first = [split_of(i) for i in ids]
+    assert first == [split_of(i) for i in ids]
+    assert set(first) == set(SPLITS)
+    assert 400 <= first.count("test") <= 600
+    items = [SimpleNamespace(id=i) for i in ids]
+    assert len(select(items, "test")) + len(select(items, "tune")) == len(items)
+    assert all(split_of(i.id) == "test" for i in select(items, "test"))
+    assert len(select(items, "all")) == len(select(items, None)) == len(items)
+    with pytest.raises(ValueError, match="unknown split"):
+        select(items, "train")
+
+
+def gold(answer: str, must: tuple[str, ...], quote: str, doc: str = "t000.txt", alternatives: tuple[str, ...] = ()) -> GoldItem:
+    return GoldItem(id="q", question="?", lang="zh-Hans", type="fact", answer=answer, must_include=must,
+                    evidence=(Evidence(doc, quote),), alternatives=alternatives)
+
+
+def test_answer_is_right_with_alternatives():
+    """With alternatives, an answer holding any one of them is right; without, every must_include
+    string is needed. Comparison is normalised (spacing, script)."""
+    item = gold("4分钟", ("4分钟",), "则4分钟内不得进行配对", alternatives=("4分钟", "四分钟"))
+    assert answer_is_right(item, "中离后四分钟内不得配对。")
+    assert answer_is_right(item, "4 分鐘")
+    assert not answer_is_right(item, "五分钟")
+    plain = gold("50%，无劣V类", ("50%", "劣V类"), "优良水体比例 50%，无劣 V 类水体")
+    assert answer_is_right(plain, "优良水体比例50%，无劣 V 类水体。")
+    assert not answer_is_right(plain, "优良水体比例50%。")
+
+
+def test_is_evidence_on_a_cmrc_like_item():
+    """A sentence stating the answer inside the quote's wording is evidence; the same answer string
+    in an unrelated sentence, or a sentence of another document, is not."""
+    item = gold("踢爆", ("踢爆",), "为一泡封，将水泡击破为一踢爆。若水泡未在时间内踢爆，", alternatives=("踢爆",))
+    assert is_evidence(item, "t000.txt", "玩家以水枪泡封敌人，即为一泡封，将水泡击破为一踢爆。")
+    assert not is_evidence(item, "t000.txt", "生命数耗完即算为踢爆。")
+    assert not is_evidence(item, "t001.txt", "玩家以水枪泡封敌人，即为一泡封，将水泡击破为一踢爆。")
