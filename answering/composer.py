@@ -29,7 +29,7 @@ EXTRA_SENTENCE_RATIO = 0.92  # a further sentence must score this close to the b
 ADJACENT_RATIO = 0.5  # the sentence right next to a chosen one continues its thought (A；B。)
 EXTRA_COSINE_RATIO = 0.9  # a further sentence must be about the question nearly as much as the best
 LIST_RATIO, LIST_COSINE_RATIO = 0.85, 0.75  # "which ones" questions gather answers from more sentences
-COMPARE_RATIO = 0.7  # for a comparison, another document's best sentence may score this much lower
+COMPARE_RATIO = 0.35  # for a comparison, another document's best sentence may be this much less probable
 NEW_COVERAGE_MIN = 0.15  # ... and add this much of the question's terms, or come from another document
 
 ABSTAIN_TEXT = {
@@ -194,14 +194,14 @@ def in_script(text: str, source_script: str, lang: str) -> str:
 
 
 def values_differ(picks: list[Pick]) -> bool:
-    """Two documents state different figures: each cites a number (not a date), and they are not
-    the same numbers. Two documents that state one figure each the same way do not differ, and
-    a document cited beside another without any figure is not a difference either."""
+    """Two documents state different figures: each cites numbers (not dates), and neither's
+    figures are all among the other's. Documents that agree on a figure (one also giving more)
+    do not differ, and a document cited beside another without any figure is no difference."""
     by_doc: dict[str, set[str]] = {}
     for pick in picks:
         by_doc.setdefault(pick.candidate.chunk.doc, set()).update(quantities(pick.sentence.search_text))
     stated = [values for values in by_doc.values() if values]
-    return len(stated) >= 2 and any(values != stated[0] for values in stated[1:])
+    return any(not (a <= b or b <= a) for i, a in enumerate(stated) for b in stated[i + 1:])
 
 
 def compose(picks: list[Pick], lang: str, documents_text: dict[str, str]) -> tuple[str, list[Citation]]:

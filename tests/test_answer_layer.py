@@ -18,7 +18,7 @@ import pytest
 
 from answering.composer import ABSTAIN_TEXT, Pick, announced_items, values_differ
 from answering.pipeline import QA
-from answering.scorer import FEATURE_NAMES, QUESTION_FEATURE_NAMES, AnswerScorer, LogisticModel
+from answering.scorer import AnswerScorer, LogisticModel
 from config import Config
 from embedding import embedders
 from eval.gold import Evidence, GoldItem
@@ -82,14 +82,17 @@ def hand_scorer(threshold: float = 0.5) -> AnswerScorer:
     """A scorer the test controls: a sentence's probability rises with the share of the question's
     bigrams it holds (grams_own) and of its IDF-weighted terms (cover), and falls when a how-much
     question's measure has no figure next to it (slot_unfilled); the question is answered when the
-    best sentence's probability (its logit is passed through unchanged) reaches `threshold`."""
-    weights = {"grams_own": 6.0, "cover": 4.0, "slot_unfilled": -3.0}
-    n = len(FEATURE_NAMES)
-    sentence = LogisticModel(FEATURE_NAMES, np.zeros(n), np.ones(n),
-                             np.array([weights.get(f, 0.0) for f in FEATURE_NAMES]), -5.0)
-    m = len(QUESTION_FEATURE_NAMES)
-    answerable = LogisticModel(QUESTION_FEATURE_NAMES, np.zeros(m), np.ones(m),
-                               np.array([1.0 if f == "best_logit" else 0.0 for f in QUESTION_FEATURE_NAMES]), 0.0)
+    best sentence's probability (its logit is passed through unchanged) reaches `threshold`.
+    The feature layouts are the untrained scorer's, so the test follows the scorer's own columns."""
+    layout = AnswerScorer.untrained(FAKE_EMBEDDER)
+
+    def model(names: tuple[str, ...], weights: dict[str, float], bias: float) -> LogisticModel:
+        assert set(weights) <= set(names), f"features gone from the scorer: {set(weights) - set(names)}"
+        n = len(names)
+        return LogisticModel(names, np.zeros(n), np.ones(n), np.array([weights.get(f, 0.0) for f in names]), bias)
+
+    sentence = model(layout.sentence.names, {"grams_own": 6.0, "cover": 4.0, "slot_unfilled": -3.0}, -5.0)
+    answerable = model(layout.answerable.names, {"best_logit": 1.0}, 0.0)
     return AnswerScorer(FAKE_EMBEDDER, sentence, answerable, threshold, {})
 
 

@@ -326,27 +326,45 @@ def test_bm25_baseline_answers_with_top_passage_and_three_citations(tmp_path):
     assert system.ask("？？").retrieved == []  # no token left: nothing retrieved, no crash
 
 
+def first_id_in(split: str, prefix: str) -> str:
+    """The first of prefix1, prefix2, … that eval/split.py puts in `split` (the report scores and
+    lists the test split; ours is also scored on the tune split)."""
+    from eval.split import split_of
+
+    return next(f"{prefix}{n}" for n in range(1, 100) if split_of(f"{prefix}{n}") == split)
+
+
 def test_report_writes_markdown_plot_and_results(tmp_path, monkeypatch):
-    from config import Config
+    import dataclasses
+
     import eval.report as report
+    from config import Config
     from eval.baselines import BM25Baseline
 
-    config = Config(seeds_dir=make_seeds(tmp_path))
+    config = Config(seeds_dir=make_seeds(tmp_path), index_dir=tmp_path / "index", model_cache=tmp_path / "cache")
     monkeypatch.setattr(report, "load_system", lambda name, config, embedder=None, llm=False:
                         BM25Baseline.build(config))  # every system played by BM25: no model needed
+    # ... so no dense index either: the corpus folder is used as it is, nothing is built or cached.
+    monkeypatch.setattr(report, "corpus_config", lambda config, corpus, embedder:
+                        dataclasses.replace(config, seeds_dir=corpus.documents))
+    answerable, unanswerable, followup = (first_id_in("test", p) for p in ("q", "u", "f"))
     gold = tmp_path / "gold.jsonl"
-    gold.write_text("\n".join([gold_line(id="q1", question="马驹桥镇工业总产值预计突破多少？"),
-                               unanswerable_line("u1")]) + "\n", encoding="utf-8")
+    gold.write_text("\n".join([gold_line(id=answerable, question="马驹桥镇工业总产值预计突破多少？"),
+                               gold_line(id=first_id_in("tune", "q"), question="马驹桥镇工业总产值预计突破多少？"),
+                               unanswerable_line(unanswerable)]) + "\n", encoding="utf-8")
     followups = tmp_path / "followups.jsonl"
-    followups.write_text(gold_line(id="f1", question="占比呢？", first_question="工业总产值多少？",
+    followups.write_text(gold_line(id=followup, question="占比呢？", first_question="工业总产值多少？",
                                    standalone="工业总产值占通州区比重多少？") + "\n", encoding="utf-8")
     written = report.build_report(config, gold_path=gold, out_dir=tmp_path / "out", embedder="fake",
-                                  llm=True, followups_path=followups, progress=False)
+                                  llm=True, followups_path=followups, progress=False, corpora="seeds")
     names = {p.name for p in written}
-    assert {"REPORT.md", "hitk.png", "ours.jsonl", "naive.jsonl", "bm25.jsonl",
-            "ours.followups.jsonl", "bm25.score.json"} <= names
+    assert {"REPORT.md", "hitk.png", "seeds-ours.jsonl", "seeds-naive.jsonl", "seeds-bm25.jsonl",
+            "seeds-ours.followups.jsonl", "seeds-bm25.score.json"} <= names
     text = (tmp_path / "out" / "REPORT.md").read_text(encoding="utf-8")
-    assert "ours − naive" in text and "## By question type" in text and "## Follow-up questions" in text
+    assert "ours − naive" in text and "## Seeds test split by question type" in text
+    assert "## Follow-up questions" in text
     assert "not configured" in text  # --llm without QA_LLM_BASE_URL is said, not silently dropped
-    assert "`u1`" in text  # a missed abstention is listed by id
+    assert f"`{unanswerable}`" in text  # a missed abstention (test split) is listed by id
+    assert "--corpora seeds" in text  # the reproduce line names the corpora reported on
+    assert "Tune split, ours (1 questions" in text  # ours is also scored on the split it was fitted on
     assert (tmp_path / "out" / "hitk.png").read_bytes()[:4] == b"\x89PNG"
