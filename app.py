@@ -9,6 +9,7 @@
 On first start with no index, the index is built from the seeds folder; the index and the
 embedding model then load once for the life of the process. Configuration: config.Config.
 """
+
 from __future__ import annotations
 
 import os
@@ -73,8 +74,15 @@ EXAMPLE_QUESTIONS = [
 ANSWERS_PER_CORE = 2
 QUEUE_MAX_SIZE = 64  # past this, a visitor is told the queue is full instead of waiting for minutes
 
-FONT_STACK = ["Noto Sans CJK SC", "Noto Sans CJK TC", "Source Han Sans SC", "PingFang SC", "Microsoft YaHei",
-              "system-ui", "sans-serif"]  # system fonts only: a web font would mean a request to another host
+FONT_STACK = [
+    "Noto Sans CJK SC",
+    "Noto Sans CJK TC",
+    "Source Han Sans SC",
+    "PingFang SC",
+    "Microsoft YaHei",
+    "system-ui",
+    "sans-serif",
+]  # system fonts only: a web font would mean a request to another host
 MONO_FONT_STACK = ["Noto Sans Mono CJK SC", "DejaVu Sans Mono", "monospace"]
 
 # Files served as they are; the widget's own URLs are relative, so they work under a sub-path.
@@ -92,9 +100,9 @@ ERROR_RESPONSES = {
 
 # ---------------------------------------------------------------- chat page (Gradio)
 
+
 def feedback_record(answer: Answer) -> dict:
-    return {"question": answer.question, "answer": answer.answer,
-            "citations": [c.to_dict() for c in answer.citations]}
+    return {"question": answer.question, "answer": answer.answer, "citations": [c.to_dict() for c in answer.citations]}
 
 
 def encodable(text: str) -> str:
@@ -106,8 +114,10 @@ def history_from(turns: dict[int, dict]) -> list[dict[str, str]]:
     """The conversation so far as plain text (the chatbot itself holds HTML), newest last."""
     history = []
     for index in sorted(turns):
-        history += [{"role": "user", "content": turns[index]["question"]},
-                    {"role": "assistant", "content": turns[index]["answer"]}]
+        history += [
+            {"role": "user", "content": turns[index]["question"]},
+            {"role": "assistant", "content": turns[index]["answer"]},
+        ]
     return history[-MAX_HISTORY_TURNS:]
 
 
@@ -124,8 +134,11 @@ def build_chat_ui(qa, feedback: FeedbackStore) -> gr.Blocks:
             yield encodable(message or ""), messages, turns
             return
         lang = detect_script(question)
-        messages = [*messages, {"role": "user", "content": question_html(question)},
-                    {"role": "assistant", "content": pending_html("", lang)}]
+        messages = [
+            *messages,
+            {"role": "user", "content": question_html(question)},
+            {"role": "assistant", "content": pending_html("", lang)},
+        ]
         yield "", messages, turns
         text = ""
         try:
@@ -151,22 +164,47 @@ def build_chat_ui(qa, feedback: FeedbackStore) -> gr.Blocks:
         feedback.add(rating="up" if like.liked else "down", source="chat", **record)
 
     with gr.Blocks(title=PAGE_TITLE, fill_height=True, analytics_enabled=False) as ui:
-        gr.HTML("<h1>政务文件问答</h1><p>每个回答都引用原文出处。Every answer quotes and cites the passages it "
-                "rests on, or says the documents do not answer the question.</p>", elem_id="qa-header")
+        gr.HTML(
+            "<h1>政务文件问答</h1><p>每个回答都引用原文出处。Every answer quotes and cites the passages it "
+            "rests on, or says the documents do not answer the question.</p>",
+            elem_id="qa-header",
+        )
         turns = gr.State({})
         chatbot = gr.Chatbot(
-            elem_id="chat", label="对话 · Chat", scale=1, min_height=360, layout="bubble",
+            elem_id="chat",
+            label="对话 · Chat",
+            scale=1,
+            min_height=360,
+            layout="bubble",
             render_markdown=False,  # messages are HTML we escaped ourselves (server.render)
             latex_delimiters=[],  # "$" in a document is money, not maths
-            sanitize_html=True, allow_tags=False, buttons=["copy"], feedback_options=("Like", "Dislike"),
-            placeholder="请提出关于文件的问题，或点击下方示例。Ask about the documents, or pick an example below.")
+            sanitize_html=True,
+            allow_tags=False,
+            buttons=["copy"],
+            feedback_options=("Like", "Dislike"),
+            placeholder="请提出关于文件的问题，或点击下方示例。Ask about the documents, or pick an example below.",
+        )
         question = gr.Textbox(
-            elem_id="question", show_label=False, max_length=MAX_QUESTION_CHARS, submit_btn="发送 Send",
-            autofocus=True, placeholder="输入问题，按回车发送 · Type a question and press Enter")
-        gr.Examples([[q] for q in EXAMPLE_QUESTIONS], inputs=[question], label="示例问题 · Examples",
-                    examples_per_page=len(EXAMPLE_QUESTIONS))
-        question.submit(respond, [question, chatbot, turns], [question, chatbot, turns],
-                        api_visibility="private", show_progress="hidden")
+            elem_id="question",
+            show_label=False,
+            max_length=MAX_QUESTION_CHARS,
+            submit_btn="发送 Send",
+            autofocus=True,
+            placeholder="输入问题，按回车发送 · Type a question and press Enter",
+        )
+        gr.Examples(
+            [[q] for q in EXAMPLE_QUESTIONS],
+            inputs=[question],
+            label="示例问题 · Examples",
+            examples_per_page=len(EXAMPLE_QUESTIONS),
+        )
+        question.submit(
+            respond,
+            [question, chatbot, turns],
+            [question, chatbot, turns],
+            api_visibility="private",
+            show_progress="hidden",
+        )
         chatbot.like(record_feedback, [turns], None, api_visibility="private", queue=False)
         chatbot.clear(lambda: {}, None, turns, api_visibility="private", queue=False)
     ui.queue(default_concurrency_limit=ANSWERS_PER_CORE * (os.cpu_count() or 1), max_size=QUEUE_MAX_SIZE)
@@ -175,9 +213,13 @@ def build_chat_ui(qa, feedback: FeedbackStore) -> gr.Blocks:
 
 # ---------------------------------------------------------------- the application
 
+
 def new_fastapi() -> FastAPI:
-    settings = dict(title="Government documents Q&A", version="0.1.0",
-                    description="Citation-first answers over the indexed documents. The chat page is at `/`.")
+    settings = dict(
+        title="Government documents Q&A",
+        version="0.1.0",
+        description="Citation-first answers over the indexed documents. The chat page is at `/`.",
+    )
     try:
         from fastapi_offline import FastAPIOffline
     except ImportError:  # then /docs loads Swagger UI from a CDN, which offline sites cannot reach
@@ -191,8 +233,14 @@ def create_app(config: Config, qa, feedback: FeedbackStore) -> FastAPI:
     add_error_handlers(app)
     # Exactly the configured origins may call /api from a browser. Having our own CORSMiddleware
     # also stops Gradio from adding its permissive one to the routes it serves.
-    app.add_middleware(CORSMiddleware, allow_origins=list(config.allowed_origins), allow_credentials=False,
-                       allow_methods=["GET", "POST"], allow_headers=["Content-Type"], max_age=600)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=list(config.allowed_origins),
+        allow_credentials=False,
+        allow_methods=["GET", "POST"],
+        allow_headers=["Content-Type"],
+        max_age=600,
+    )
     app.add_middleware(SecurityHeadersMiddleware, allowed_origins=config.allowed_origins)
 
     @app.post("/api/ask", response_model=AskResponse, responses=ERROR_RESPONSES, tags=["answers"])
@@ -209,32 +257,54 @@ def create_app(config: Config, qa, feedback: FeedbackStore) -> FastAPI:
     @app.post("/api/feedback", response_model=FeedbackResponse, responses=ERROR_RESPONSES, tags=["feedback"])
     def post_feedback(request: FeedbackRequest) -> dict:
         """Store a 👍 (`up`) or 👎 (`down`) on an answer, with its question and citations."""
-        row_id = feedback.add(rating=request.rating, question=request.question, answer=request.answer,
-                              citations=[c.model_dump() for c in request.citations], source=request.source)
+        row_id = feedback.add(
+            rating=request.rating,
+            question=request.question,
+            answer=request.answer,
+            citations=[c.model_dump() for c in request.citations],
+            source=request.source,
+        )
         return {"id": row_id}
 
     @app.get("/healthz", response_model=HealthResponse, tags=["status"])
     def healthz() -> dict:
         info = qa.index_info
-        return {"status": "ok", "index_loaded": True, "embedder": info["embedder"],
-                "documents": info["documents"], "chunks": info["chunks"], "llm": qa.llm is not None}
+        return {
+            "status": "ok",
+            "index_loaded": True,
+            "embedder": info["embedder"],
+            "documents": info["documents"],
+            "chunks": info["chunks"],
+            "llm": qa.llm is not None,
+        }
 
     for route, (file_name, media_type) in STATIC_ROUTES.items():
-        app.add_api_route(route, _static_file(STATIC_DIR / file_name, media_type), methods=["GET"],
-                          include_in_schema=False)
+        app.add_api_route(
+            route, _static_file(STATIC_DIR / file_name, media_type), methods=["GET"], include_in_schema=False
+        )
 
     # Mounted last: a route declared after the mount at "/" would never be reached.
     return gr.mount_gradio_app(
-        app, build_chat_ui(qa, feedback), path="/", root_path=config.root_path or None,
+        app,
+        build_chat_ui(qa, feedback),
+        path="/",
+        root_path=config.root_path or None,
         theme=gr.themes.Default(primary_hue="blue", font=FONT_STACK, font_mono=MONO_FONT_STACK),
-        css_paths=[STATIC_DIR / "chat.css"], footer_links=[], run_history=False, mcp_server=False,
-        pwa=False, ssr_mode=False, show_error=False,
-        max_file_size="1mb")  # the chat takes no files; this caps Gradio's upload route all the same
+        css_paths=[STATIC_DIR / "chat.css"],
+        footer_links=[],
+        run_history=False,
+        mcp_server=False,
+        pwa=False,
+        ssr_mode=False,
+        show_error=False,
+        max_file_size="1mb",
+    )  # the chat takes no files; this caps Gradio's upload route all the same
 
 
 def _static_file(path: Path, media_type: str):
     def serve() -> FileResponse:
         return FileResponse(path, media_type=media_type, headers={"Cache-Control": "no-cache"})
+
     return serve
 
 
@@ -262,8 +332,13 @@ def main(argv: list[str] | None = None) -> int:
         qa = load_qa(config)
         # root_path: the proxy strips the sub-path (see docs/deploy.md); uvicorn puts it back in
         # each request's scope, so every URL the app builds carries it.
-        uvicorn.run(create_app(config, qa, feedback), host=config.host, port=config.port,
-                    root_path=config.root_path, log_level="info")
+        uvicorn.run(
+            create_app(config, qa, feedback),
+            host=config.host,
+            port=config.port,
+            root_path=config.root_path,
+            log_level="info",
+        )
     except (ValueError, StartupError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -3,6 +3,7 @@
 An unknown QA_* variable or a malformed value is an error that names the variable, so a typo in a
 deployment never silently falls back to a default.
 """
+
 from __future__ import annotations
 
 import os
@@ -27,7 +28,9 @@ class Config:
     host: str = "127.0.0.1"  # QA_HOST
     port: int = 7860  # QA_PORT
     root_path: str = ""  # QA_ROOT_PATH: sub-path when served behind a reverse proxy, e.g. /qa
-    allowed_origins: tuple[str, ...] = ()  # QA_ALLOWED_ORIGINS: comma-separated origins that may embed the widget / call /api
+    allowed_origins: tuple[
+        str, ...
+    ] = ()  # QA_ALLOWED_ORIGINS: comma-separated origins that may embed the widget / call /api
     feedback_db: Path = REPO_ROOT / "data" / "feedback.sqlite3"  # QA_FEEDBACK_DB
     llm_base_url: str = ""  # QA_LLM_BASE_URL: OpenAI-compatible endpoint; empty = extractive answers only
     llm_model: str = ""  # QA_LLM_MODEL
@@ -37,14 +40,15 @@ class Config:
     top_k: int = 5  # QA_TOP_K: passages considered for an answer
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> "Config":
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> Config:
         env = os.environ if environ is None else environ
         overrides = {k: v for k, v in overrides.items() if v is not None}  # None = "not given": env applies
         known = {f"QA_{f.name.upper()}": f for f in fields(cls)}
         unknown = sorted(k for k in env if k.startswith("QA_") and k not in known)
         if unknown:
-            raise ValueError(f"unknown configuration variable(s): {', '.join(unknown)}; "
-                             f"known: {', '.join(sorted(known))}")
+            raise ValueError(
+                f"unknown configuration variable(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+            )
         values = {}
         for key, f in known.items():
             if key in env and f.name not in overrides:

@@ -3,6 +3,7 @@
 Imports nothing from the project. Offsets (`start`, `end`) are character offsets into the
 cleaned text of a document (`Document.text`), so a citation can highlight the exact sentence.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -38,7 +39,7 @@ class Chunk:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Chunk":
+    def from_dict(cls, data: dict[str, Any]) -> Chunk:
         return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
 
 
@@ -52,9 +53,15 @@ class Passage:
     best_sentence: tuple[int, int] | None = None  # offsets of the sentence that matched best
 
     def to_dict(self) -> dict[str, Any]:
-        return {"doc": self.chunk.doc, "title": self.chunk.title, "section": self.chunk.section,
-                "text": self.chunk.text, "start": self.chunk.start, "end": self.chunk.end,
-                "score": round(float(self.score), 4)}
+        return {
+            "doc": self.chunk.doc,
+            "title": self.chunk.title,
+            "section": self.chunk.section,
+            "text": self.chunk.text,
+            "start": self.chunk.start,
+            "end": self.chunk.end,
+            "score": round(float(self.score), 4),
+        }
 
 
 @dataclass

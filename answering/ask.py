@@ -3,6 +3,7 @@
 Answers one question from the index with its citations, or one JSON object:
 {"question", "answer", "abstained", "lang", "citations": [...], "retrieved": [...]}.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,8 +40,10 @@ def main(argv: list[str] | None = None) -> int:
         data = answer.to_dict()
         keep = ("question", "answer", "abstained", "lang", "citations", "retrieved")
         data = {key: data[key] for key in keep}
-        data["citations"] = [{k: c[k] for k in ("n", "doc", "title", "section", "text", "start", "end", "quote")}
-                             for c in data["citations"]]
+        data["citations"] = [
+            {k: c[k] for k in ("n", "doc", "title", "section", "text", "start", "end", "quote")}
+            for c in data["citations"]
+        ]
         data["retrieved"] = [{k: p[k] for k in ("doc", "text", "score")} for p in data["retrieved"]]
         print(json.dumps(data, ensure_ascii=False, indent=2))
         return 0

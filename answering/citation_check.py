@@ -13,6 +13,7 @@ Markers naming no given passage are removed. A sentence that no cited passage su
 cites none) is cited to the passage that supports it best, if one does; otherwise it is dropped.
 Each kept sentence cites, like an extractive answer, the passage sentence that supports it best.
 """
+
 from __future__ import annotations
 
 import re
@@ -52,7 +53,10 @@ _LEADING_MARKERS = re.compile(rf"^\s*(?:{_MARKER.pattern}\s*)+")
 # a marker that more text follows (`…万辆[1]，预计…[2]。` holds two claims).
 _SENTENCE_END = re.compile(r"[。！？!?；;]+|\.(?=\s|$|[\[【［])|\n+|(?<=[\]】］])(?!\s*[\[【［。！？!?；;.]|\s*$)")
 # Markdown emphasis, list bullets, an `答案：` lead-in and unfilled `[n]` placeholders carry no claim.
-_NOISE = re.compile(r"\*\*|__|^\s*(?:[-*•]|\d{1,2}[.)、])\s+|^\s*(?:答案|回答|Answer)\s*[:：]\s*|[\[【［]\s*(?:n|N|编号|x)\s*[\]】］]", re.M)
+_NOISE = re.compile(
+    r"\*\*|__|^\s*(?:[-*•]|\d{1,2}[.)、])\s+|^\s*(?:答案|回答|Answer)\s*[:：]\s*|[\[【［]\s*(?:n|N|编号|x)\s*[\]】］]",
+    re.M,
+)
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _YEAR = re.compile(r"(?<!\d)(?:19|20)\d{2}(?!\d)")
 _DATE_PART = re.compile(r"\d+(?=\s*(?:[-~至]\s*\d+\s*)?[年月日号])")  # 2023年, 1-11月 (both), 28日
@@ -88,6 +92,7 @@ class SourcePassage:
 @dataclass
 class Support:
     """How well one passage supports one generated sentence, and through which of its sentences."""
+
     passage: SourcePassage
     sentence: SourceSentence
     lexical: float
@@ -100,7 +105,8 @@ class Support:
         if lang == "en":
             return self.cosine >= thresholds.cosine_en
         return self.lexical >= thresholds.quoted or (
-            self.lexical >= thresholds.lexical and self.cosine >= thresholds.cosine)
+            self.lexical >= thresholds.lexical and self.cosine >= thresholds.cosine
+        )
 
     @property
     def strength(self) -> float:
@@ -133,7 +139,7 @@ class CheckResult:
 def bigrams(text: str) -> set[str]:
     """Character bigrams of the simplified, lowercased text without punctuation or spaces."""
     chars = re.sub(rf"[^{_HAN}a-z0-9]", "", search_form(text).lower())
-    return {chars[i:i + 2] for i in range(len(chars) - 1)}
+    return {chars[i : i + 2] for i in range(len(chars) - 1)}
 
 
 @dataclass(frozen=True)
@@ -193,6 +199,7 @@ def quantities_supported(claim: str, passage_text: str, lang: str) -> bool:
 @dataclass
 class _Clause:
     """A clause of a passage: its numbers with the years each goes with, and its wording."""
+
     numbers: list[tuple[Number, set[str]]]
     words: set[str]
 
@@ -211,8 +218,7 @@ class _Clause:
     def shared(self, claim_words: set[str]) -> float:
         return len(claim_words & self.words) / len(claim_words) if claim_words else 1.0
 
-    def holds(self, number: Number, claim_years: set[str], claim_words: set[str], best_share: float,
-              lang: str) -> bool:
+    def holds(self, number: Number, claim_years: set[str], claim_words: set[str], best_share: float, lang: str) -> bool:
         for mine, years in self.numbers:
             if not set(number.forms) & set(mine.forms):
                 continue
@@ -235,7 +241,7 @@ def split_sentences(text: str) -> list[tuple[str, list[int]]]:
     text = _NOISE.sub("", text)
     pieces, start = [], 0
     for end in _SENTENCE_END.finditer(text):
-        pieces.append(text[start:end.end()])
+        pieces.append(text[start : end.end()])
         start = end.end()
     pieces.append(text[start:])
     sentences: list[tuple[str, list[int]]] = []
@@ -243,7 +249,7 @@ def split_sentences(text: str) -> list[tuple[str, list[int]]]:
         leading = _LEADING_MARKERS.match(piece)
         if leading and sentences:
             sentences[-1][1].extend(_markers(leading.group()))
-            piece = piece[leading.end():]
+            piece = piece[leading.end() :]
         claim = re.sub(r"\s+([.,;!?。，；！？])", r"\1", _MARKER.sub("", piece)).strip().lstrip("，,、；;：: ")
         if re.search(rf"[{_HAN}A-Za-z0-9]", claim):
             sentences.append((claim, _markers(piece)))
@@ -290,8 +296,14 @@ def _fragment_grounded(fragment: str, passage: SourcePassage, lang: str, thresho
     return bool(own) and len(own & passage.bigrams) / len(own) >= thresholds.lexical
 
 
-def check_answer(text: str, passages: list[SourcePassage], embed: Embed, lang: str,
-                 thresholds: Thresholds = DEFAULT_THRESHOLDS, question: str = "") -> CheckResult:
+def check_answer(
+    text: str,
+    passages: list[SourcePassage],
+    embed: Embed,
+    lang: str,
+    thresholds: Thresholds = DEFAULT_THRESHOLDS,
+    question: str = "",
+) -> CheckResult:
     sentences = split_sentences(text)
     if not sentences or not passages:
         return CheckResult([CheckedSentence(claim, markers) for claim, markers in sentences])
@@ -301,9 +313,16 @@ def check_answer(text: str, passages: list[SourcePassage], embed: Embed, lang: s
     for (claim, markers), statement, vector in zip(sentences, statements, vectors):
         result = CheckedSentence(claim, markers)
         supports = [s for p in passages if (s := support(statement, vector, p, lang)) is not None]
-        passing = sorted((s for s in supports if s.passes(thresholds, lang)
-                          and (statement == claim or _fragment_grounded(claim, s.passage, lang, thresholds))),
-                         key=lambda s: s.strength, reverse=True)
+        passing = sorted(
+            (
+                s
+                for s in supports
+                if s.passes(thresholds, lang)
+                and (statement == claim or _fragment_grounded(claim, s.passage, lang, thresholds))
+            ),
+            key=lambda s: s.strength,
+            reverse=True,
+        )
         result.best = max(supports, key=lambda s: s.strength, default=None)
         cited = [s for s in passing if s.passage.n in markers]  # markers naming no passage fall away here
         if cited:
@@ -328,9 +347,20 @@ def compose(result: CheckResult, lang: str) -> tuple[str, list[Citation]]:
             if key not in number_of:
                 number_of[key] = len(number_of) + 1
                 chunk = s.passage.chunk
-                citations.append(Citation(n=number_of[key], doc=chunk.doc, title=chunk.title, section=chunk.section,
-                                          text=chunk.text, start=s.sentence.start, end=s.sentence.end,
-                                          quote=s.sentence.text, passage_start=chunk.start, passage_end=chunk.end))
+                citations.append(
+                    Citation(
+                        n=number_of[key],
+                        doc=chunk.doc,
+                        title=chunk.title,
+                        section=chunk.section,
+                        text=chunk.text,
+                        start=s.sentence.start,
+                        end=s.sentence.end,
+                        quote=s.sentence.text,
+                        passage_start=chunk.start,
+                        passage_end=chunk.end,
+                    )
+                )
             markers += f"[{number_of[key]}]"
         parts.append(_terminated(_in_script(sentence.text, lang), lang) + markers)
     return (" " if lang == "en" else "").join(parts), citations

@@ -7,15 +7,16 @@ when they score close to it and add something (more of the question's terms, the
 second document for a comparison). The pipeline abstains when the best probability is under the
 threshold fitted on the tune split (`python -m eval train`).
 """
+
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from answering.scorer import AnswerScorer, QuestionContext, sentence_features, with_pool_features
 from language.normalize import detect_script, to_simplified, to_traditional
 from qa_types import Citation
-from answering.scorer import AnswerScorer, QuestionContext, sentence_features, with_pool_features
 from retrieval.features import QueryTerms, quantities
 from retrieval.search import Candidate, ScoredSentence
 
@@ -70,10 +71,17 @@ def score_pool(candidates: list[Candidate], ctx: QuestionContext, scorer: Answer
     return picks
 
 
-def choose_sentences(candidates: list[Candidate], terms: QueryTerms, lang: str,
-                     documents_text: dict[str, str], sentence_before: SentenceBefore,
-                     ctx: QuestionContext, scorer: AnswerScorer, compare: bool = False,
-                     sentences_after: SentencesAfter | None = None) -> tuple[list[Pick], float]:
+def choose_sentences(
+    candidates: list[Candidate],
+    terms: QueryTerms,
+    lang: str,
+    documents_text: dict[str, str],
+    sentence_before: SentenceBefore,
+    ctx: QuestionContext,
+    scorer: AnswerScorer,
+    compare: bool = False,
+    sentences_after: SentencesAfter | None = None,
+) -> tuple[list[Pick], float]:
     """Best sentence first, plus up to two that add missing terms or another document's view; and
     the support: the scorer's probability that the best sentence answers the question at all.
     `compare`: the question compares documents, so the best sentence of a second document joins
@@ -83,8 +91,14 @@ def choose_sentences(candidates: list[Candidate], terms: QueryTerms, lang: str,
     top = candidates[:ANSWER_PASSAGES]
     if compare:
         first_doc = candidates[0].chunk.doc if candidates else None
-        other = next((c for c in candidates[ANSWER_PASSAGES:] if c.chunk.doc != first_doc
-                      and all(t.chunk.doc == first_doc for t in top)), None)
+        other = next(
+            (
+                c
+                for c in candidates[ANSWER_PASSAGES:]
+                if c.chunk.doc != first_doc and all(t.chunk.doc == first_doc for t in top)
+            ),
+            None,
+        )
         top = top + ([other] if other else [])
     pool = score_pool(top, ctx, scorer)
     if not pool:
@@ -108,8 +122,11 @@ def choose_sentences(candidates: list[Candidate], terms: QueryTerms, lang: str,
         if pick.score < ratio * chosen[0].score:
             continue
         cosine_ratio = LIST_COSINE_RATIO if terms.asks_list else EXTRA_COSINE_RATIO
-        if not (compare and other_doc) and not adjacent \
-                and pick.sentence.cosine < cosine_ratio * chosen[0].sentence.cosine:
+        if (
+            not (compare and other_doc)
+            and not adjacent
+            and pick.sentence.cosine < cosine_ratio * chosen[0].sentence.cosine
+        ):
             continue  # it shares words with the question but is about something else
         new_terms = sum(w for t, w in terms.weights.items() if t in pick.sentence.tokens and t not in covered)
         if new_terms / terms.total_weight >= NEW_COVERAGE_MIN or other_doc:
@@ -149,7 +166,7 @@ _NUMERALS = {"两": 2, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 
 def announced_items(sentence_text: str) -> int:
     """How many items the sentence announces without naming them (0 when none)."""
     match = _ANNOUNCES.search(sentence_text)
-    if not match or _NAMES_ITEMS.search(sentence_text[:match.start()]):
+    if not match or _NAMES_ITEMS.search(sentence_text[: match.start()]):
         return 0
     numeral = match.group(1)
     count = int(numeral) if numeral.isdigit() else _NUMERALS[numeral]
@@ -201,7 +218,7 @@ def values_differ(picks: list[Pick]) -> bool:
     for pick in picks:
         by_doc.setdefault(pick.candidate.chunk.doc, set()).update(quantities(pick.sentence.search_text))
     stated = [values for values in by_doc.values() if values]
-    return any(not (a <= b or b <= a) for i, a in enumerate(stated) for b in stated[i + 1:])
+    return any(not (a <= b or b <= a) for i, a in enumerate(stated) for b in stated[i + 1 :])
 
 
 def compose(picks: list[Pick], lang: str, documents_text: dict[str, str]) -> tuple[str, list[Citation]]:
@@ -214,10 +231,21 @@ def compose(picks: list[Pick], lang: str, documents_text: dict[str, str]) -> tup
     for n, pick in enumerate(picks, start=1):
         chunk, s = pick.candidate.chunk, pick.sentence
         doc_text = documents_text[chunk.doc]
-        quote = doc_text[s.start:s.end]
-        citations.append(Citation(n=n, doc=chunk.doc, title=chunk.title, section=chunk.section, text=chunk.text,
-                                  start=s.start, end=s.end, quote=quote,
-                                  passage_start=chunk.start, passage_end=chunk.end))
+        quote = doc_text[s.start : s.end]
+        citations.append(
+            Citation(
+                n=n,
+                doc=chunk.doc,
+                title=chunk.title,
+                section=chunk.section,
+                text=chunk.text,
+                start=s.start,
+                end=s.end,
+                quote=quote,
+                passage_start=chunk.start,
+                passage_end=chunk.end,
+            )
+        )
         shown = in_script(quote, detect_script(doc_text[:400]), lang) + f"[{n}]"
         if several_docs and chunk.doc != current_doc:
             title = in_script(chunk.title, detect_script(chunk.title), lang)
@@ -229,8 +257,10 @@ def compose(picks: list[Pick], lang: str, documents_text: dict[str, str]) -> tup
             lines.append(shown)
         current_doc = chunk.doc
     if several_docs and values_differ(picks):
-        note = {"en": "The documents differ in what they state; each statement is cited to its source.",
-                "zh-Hant": "以上說法分別來自不同文件，請以各自出處為準。",
-                "zh-Hans": "以上说法分别来自不同文件，请以各自出处为准。"}[lang]
+        note = {
+            "en": "The documents differ in what they state; each statement is cited to its source.",
+            "zh-Hant": "以上說法分別來自不同文件，請以各自出處為準。",
+            "zh-Hans": "以上说法分别来自不同文件，请以各自出处为准。",
+        }[lang]
         lines.append(note)
     return "\n".join(lines), citations

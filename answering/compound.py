@@ -4,6 +4,7 @@
 (the second made standalone like a follow-up: 它 -> SMC); `两篇报道对…的说法有何不同？` needs a
 sentence from each document, not the two best sentences of one.
 """
+
 from __future__ import annotations
 
 import re
@@ -15,8 +16,11 @@ from retrieval.lexical import tokenize
 _ZH_ASKS = re.compile(r"什么|多少|几|哪|何|谁|吗|如何|怎么|怎样|是否|呢")
 _EN_SPLIT = re.compile(r"\?\s+|,?\s+and\s+(?=(?:how|what|when|which|who|where|why)\b)", re.I)
 _ZH_SPLIT = re.compile(r"(?<=[？?；;])")
-_COMPARISON = re.compile(r"两篇|两份|两个文件|两个文档|不同文件|各自|分别|各是|各为|有何不同|有什么不同|区别|差异|对比|比较|"
-                         r"\bboth\b|\bdiffer|\bcompare|\brespectively\b|\beach of\b", re.I)
+_COMPARISON = re.compile(
+    r"两篇|两份|两个文件|两个文档|不同文件|各自|分别|各是|各为|有何不同|有什么不同|区别|差异|对比|比较|"
+    r"\bboth\b|\bdiffer|\bcompare|\brespectively\b|\beach of\b",
+    re.I,
+)
 MIN_PART_CHARS = 4
 MIN_OWN_TERMS = 3
 

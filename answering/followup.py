@@ -16,6 +16,7 @@ With an LLM (answering.llm.LLMAnswerer), the model rewrites with prompts/followu
 rules are the fallback when it fails or returns something unusable.
 Chinese is analysed in simplified form; the rewrite comes back in the asker's script.
 """
+
 from __future__ import annotations
 
 import logging
@@ -32,19 +33,27 @@ _HAN = r"\u3400-\u9fff"
 _YEAR = re.compile(r"(?:19|20)\d{2}(?=\s*年)")
 _TIME_PREFIX = re.compile(r"^(?:(?:19|20)\d{2}年(?:\d{1,2}(?:-\d{1,2})?月)?(?:底|末|初)?|今年|去年|明年)")
 # Longest first, so 年产能 wins over 产能.
-_METRICS = sorted("""产值 总产值 年产值 工业总产值 税收 产能 年产能 营收 营业收入 收入 利润 面积 总面积 占地面积 建筑面积
+_METRICS = sorted(
+    """产值 总产值 年产值 工业总产值 税收 产能 年产能 营收 营业收入 收入 利润 面积 总面积 占地面积 建筑面积
     投资 总投资 投资额 人口 常住人口 目标 增速 增长率 占比 比重 规模 产量 年产量 户数 就业 地区生产总值 GDP 组建率
-    覆盖率 数量 占地""".split(), key=len, reverse=True)
+    覆盖率 数量 占地""".split(),
+    key=len,
+    reverse=True,
+)
 _METRIC = re.compile("|".join(map(re.escape, _METRICS)))
 _PLACE_SUFFIX = re.compile(rf"[{_HAN}]{{1,5}}?(?:街道|片区|园区|新城|开发区|经开区|镇|乡|村|县|区|市|省)$")
 # Where the subject of a question ends: a verb-like cue, a metric, a time word or the question words.
-_SUBJECT_END = re.compile(r"的|是|有(?!限)|在|被|以(?!上|下|来|及)|为|将|已|预计|完成|新增|现辖|组建|重点|留住|累计|共|"
-                          r"目前|现在|去年|今年|明年|多少|什么|哪|几|如何|怎样|怎么|何时|" + _METRIC.pattern)
+_SUBJECT_END = re.compile(
+    r"的|是|有(?!限)|在|被|以(?!上|下|来|及)|为|将|已|预计|完成|新增|现辖|组建|重点|留住|累计|共|"
+    r"目前|现在|去年|今年|明年|多少|什么|哪|几|如何|怎样|怎么|何时|" + _METRIC.pattern
+)
 # `行动计划中…`: the document the question is about, not its subject (`萌蒂(中国)…` is not cut).
 _IN_DOCUMENT = re.compile(r"^.*?(?:计划|规划|方案|文件|报告|通知|意见|总结|纲要|[》”」])中(.{2,})$")
 # The question phrase of a Chinese question, removed to get its stem (`…完成工业总产值`).
-_QUESTION_PHRASE = re.compile(r"(?:是|有|为|约|达到?)?(?:多少|几)[个家名项处栋座万亿元人次所条片辆台]?|(?:是|有)?(?:什么|哪些|哪个|哪)|"
-                              r"如何|怎样|怎么样?|吗|呢")
+_QUESTION_PHRASE = re.compile(
+    r"(?:是|有|为|约|达到?)?(?:多少|几)[个家名项处栋座万亿元人次所条片辆台]?|(?:是|有)?(?:什么|哪些|哪个|哪)|"
+    r"如何|怎样|怎么样?|吗|呢"
+)
 _COUNTED_NOUN = re.compile(r"(多少|几)([个家名项处栋座所条片辆台])([^，,。？?！!]{2,12})[？?]?$")
 _ZH_LEADING_MARKER = re.compile(r"^(?:那么|那|还有|另外|此外|而且|而)[，,\s]*")
 _ZH_PRONOUN = re.compile(r"它们|它|其(?!他|它|实|余|中)|该(?=[项地园区镇企公工计规])|这类|这些|这个|这项|这里|那里")
@@ -55,7 +64,9 @@ _ELLIPSIS_MAX_CHARS = 5  # content characters left after removing the question p
 _EN_LEADING_MARKER = re.compile(r"^(?:and\s+what\s+about|what\s+about|how\s+about|and|also|then)\b[\s,]*", re.I)
 _EN_PRONOUN = re.compile(r"\b(?:it|its|they|their|them|there|this|these)\b", re.I)
 _EN_QUESTION_WORDS = {"What", "Which", "Who", "How", "When", "Where", "Why", "Is", "Are", "Does", "Do", "Did", "And"}
-_EN_NAME = re.compile(r"\b[A-Z][\w-]*(?:\s+[A-Z][\w-]*)*(?:\s+(?:town|district|county|city|village|park|port|zone)s?\b)?")
+_EN_NAME = re.compile(
+    r"\b[A-Z][\w-]*(?:\s+[A-Z][\w-]*)*(?:\s+(?:town|district|county|city|village|park|port|zone)s?\b)?"
+)
 _EN_AFTER_VERB = re.compile(r"\b(?:did|does|do|has|have|is|was|will|can)\s+$")
 _EN_YEAR = re.compile(r"\b(?:19|20)\d{2}\b")
 
@@ -68,8 +79,9 @@ def previous_question(history: list[dict]) -> str:
         content = turn.get("content") if isinstance(turn, dict) and turn.get("role") == "user" else None
         if isinstance(content, str) and content.strip():
             question = content.strip()
-            standalone = rewrite_by_rules(question, standalone) if standalone and is_followup(question, standalone) \
-                else question
+            standalone = (
+                rewrite_by_rules(question, standalone) if standalone and is_followup(question, standalone) else question
+            )
     return standalone
 
 
@@ -91,9 +103,14 @@ def is_followup(question: str, previous: str) -> bool:
         words = re.findall(r"[A-Za-z0-9-]+", text)
         return bool(_EN_LEADING_MARKER.match(text) or _EN_PRONOUN.search(text) or len(words) <= 3)
     text = to_simplified(text)
-    return bool(_ZH_LEADING_MARKER.match(text) or _ZH_PRONOUN.search(text) or _ZH_TRAILING_NE.search(text)
-                or "又" in text or _refers_to_subject_tail(text, to_simplified(previous))
-                or len(_content(text)) <= _ELLIPSIS_MAX_CHARS)
+    return bool(
+        _ZH_LEADING_MARKER.match(text)
+        or _ZH_PRONOUN.search(text)
+        or _ZH_TRAILING_NE.search(text)
+        or "又" in text
+        or _refers_to_subject_tail(text, to_simplified(previous))
+        or len(_content(text)) <= _ELLIPSIS_MAX_CHARS
+    )
 
 
 def rewrite_by_rules(question: str, previous: str) -> str:
@@ -125,7 +142,7 @@ def _content(text: str) -> str:
 
 def _split_time(text: str) -> tuple[str, str]:
     match = _TIME_PREFIX.match(text)
-    return (match.group(), text[match.end():]) if match else ("", text)
+    return (match.group(), text[match.end() :]) if match else ("", text)
 
 
 def subject_of(previous: str) -> str:
@@ -134,7 +151,7 @@ def subject_of(previous: str) -> str:
     Leading time words are skipped, and a `…中` context (`行动计划中漷县…`) is cut off."""
     _, rest = _split_time(previous)
     end = _SUBJECT_END.search(rest)
-    subject = rest[:end.start()] if end else rest
+    subject = rest[: end.start()] if end else rest
     subject = re.sub(r"[？?。，,\s]+$", "", subject)
     in_document = _IN_DOCUMENT.match(subject)
     return in_document.group(1) if in_document else subject  # `行动计划中漷县` -> `漷县`
@@ -196,19 +213,19 @@ def _fill_slot(filler: str, previous: str, subject: str) -> str:
     year = _YEAR.search(filler)
     old_year = _YEAR.search(previous)
     if year and old_year:
-        rewritten = previous[:old_year.start()] + year.group() + previous[old_year.end():]
+        rewritten = previous[: old_year.start()] + year.group() + previous[old_year.end() :]
         metric, old_metric = _METRIC.search(filler), _last_metric(rewritten)
         if metric and old_metric and metric.group() not in rewritten:
-            rewritten = rewritten[:old_metric.start()] + metric.group() + rewritten[old_metric.end():]
+            rewritten = rewritten[: old_metric.start()] + metric.group() + rewritten[old_metric.end() :]
         return rewritten
     metric, old_metric = _METRIC.search(filler), _last_metric(previous)
     if metric and old_metric:
-        return previous[:old_metric.start()] + filler + previous[old_metric.end():]
+        return previous[: old_metric.start()] + filler + previous[old_metric.end() :]
     if _is_place(filler) and subject and subject in previous:
         return previous.replace(subject, filler, 1)
     counted = _COUNTED_NOUN.search(previous)
     if counted:
-        return previous[:counted.start(3)] + filler + "？"
+        return previous[: counted.start(3)] + filler + "？"
     base = subject or _stem(previous)
     return f"{base}的{filler}{_question_tail(previous)}？"
 
@@ -229,7 +246,7 @@ def _names(text: str) -> list[str]:
 def _subject_en(previous: str, names: list[str]) -> str:
     """The name right after the auxiliary verb ("did Beijing E-Town sign"), else the longest name."""
     for name in names:
-        if _EN_AFTER_VERB.search(previous[:previous.find(name)]):
+        if _EN_AFTER_VERB.search(previous[: previous.find(name)]):
             return name
     return max(names, key=len, default="")
 
@@ -242,7 +259,7 @@ def _rewrite_en(question: str, previous: str) -> str:
     new_names = _names(body)
     short = len(re.findall(r"[A-Za-z0-9-]+", body)) <= 4
     if short and year and old_year:  # "And the 2025 target?"
-        return previous[:old_year.start()] + year.group() + previous[old_year.end():]
+        return previous[: old_year.start()] + year.group() + previous[old_year.end() :]
     if short and new_names and subject:  # "What about Tianjin?"
         return previous.replace(subject, new_names[0], 1)
     if short:  # "And the population?"

@@ -10,6 +10,7 @@ Any failure (timeout, connection, HTTP error, empty output, no supported sentenc
 that cites none of the sentences the extractive answer chose) gives the extractive answer with a
 short notice instead. The API key is never logged.
 """
+
 from __future__ import annotations
 
 import logging
@@ -88,7 +89,8 @@ def answer_prompt(question: str, passages: list[Passage], lang: str) -> tuple[st
     variant = "en" if lang == "en" else "zh"
     blocks = "\n\n".join(
         f'<passage id="{n}" source="{quoted(p.chunk.title)}">\n{quoted(p.chunk.text)}\n</passage>'
-        for n, p in enumerate(passages, start=1))
+        for n, p in enumerate(passages, start=1)
+    )
     system = load_prompt(f"answer_system.{variant}.txt").format(script=SCRIPT_NAME[lang])
     user = load_prompt(f"answer_user.{variant}.txt").format(passages=blocks, question=quoted(question))
     return system, user
@@ -103,8 +105,13 @@ def followup_prompt(question: str, previous: str, lang: str) -> tuple[str, str]:
 
 # ---------------------------------------------------------------- the model
 class LLMAnswerer:
-    def __init__(self, chat: ChatOpenAI, timeout: float, max_tokens: int = Config.llm_max_tokens,
-                 answer_passages: int = ANSWER_PASSAGES) -> None:
+    def __init__(
+        self,
+        chat: ChatOpenAI,
+        timeout: float,
+        max_tokens: int = Config.llm_max_tokens,
+        answer_passages: int = ANSWER_PASSAGES,
+    ) -> None:
         self.chat = chat
         self.timeout = timeout
         self.max_tokens = max_tokens
@@ -181,7 +188,7 @@ class LLMAnswerer:
             yield extractive
             return
         lang = extractive.lang
-        passages = extractive.retrieved[:self.answer_passages]
+        passages = extractive.retrieved[: self.answer_passages]
         question = extractive.standalone_question or extractive.question
         pieces: list[str] = []
         started = time.perf_counter()
@@ -199,8 +206,13 @@ class LLMAnswerer:
             log.exception("checking the LLM answer failed; extractive answer shown")
             yield replace(extractive, notice=NOTICE_UNAVAILABLE[lang])
             return
-        log.info("LLM answer in %.1f s, %d pieces; sentences kept %d, dropped %d",
-                 time.perf_counter() - started, len(pieces), len(result.kept), len(result.dropped))
+        log.info(
+            "LLM answer in %.1f s, %d pieces; sentences kept %d, dropped %d",
+            time.perf_counter() - started,
+            len(pieces),
+            len(result.kept),
+            len(result.dropped),
+        )
         if not result.kept:
             yield replace(extractive, notice=NOTICE_UNSUPPORTED[lang])
             return
@@ -215,8 +227,7 @@ class LLMAnswerer:
     @staticmethod
     def check(qa: QA, text: str, passages: list[Passage], lang: str, question: str) -> CheckResult:
         thresholds = THRESHOLDS.get(qa.index_info.get("embedder", ""), DEFAULT_THRESHOLDS)
-        return check_answer(text, source_passages(qa, passages), qa.embedder.embed_queries, lang, thresholds,
-                            question)
+        return check_answer(text, source_passages(qa, passages), qa.embedder.embed_queries, lang, thresholds, question)
 
 
 def shares_evidence(generated: list[Citation], extractive: list[Citation]) -> bool:
@@ -238,11 +249,17 @@ def source_passages(qa: QA, passages: list[Passage]) -> list[SourcePassage]:
         sentences = []
         for row in searcher.sentences_of.get(i, []):
             _, start, end = (int(x) for x in searcher.sentence_spans[row])
-            sentences.append(SourceSentence(start, end, doc_text[start:end],
-                                            np.asarray(searcher.sentence_vectors[row], dtype=np.float32)))
+            sentences.append(
+                SourceSentence(
+                    start, end, doc_text[start:end], np.asarray(searcher.sentence_vectors[row], dtype=np.float32)
+                )
+            )
         if not sentences:  # a chunk indexed without sentences (e.g. one table row) is its own sentence
             chunk = passage.chunk
-            sentences.append(SourceSentence(chunk.start, chunk.end, chunk.text,
-                                            np.asarray(searcher.chunk_vectors[i], dtype=np.float32)))
+            sentences.append(
+                SourceSentence(
+                    chunk.start, chunk.end, chunk.text, np.asarray(searcher.chunk_vectors[i], dtype=np.float32)
+                )
+            )
         sources.append(SourcePassage(n, passage.chunk, sentences))
     return sources

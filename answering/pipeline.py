@@ -5,6 +5,7 @@
 
 Load checks the index (manifest, checksums) and that it was built with the configured embedder.
 """
+
 from __future__ import annotations
 
 import time
@@ -14,9 +15,9 @@ from functools import lru_cache
 import numpy as np
 
 from answering.composer import ABSTAIN_TEXT, Pick, choose_sentences, compose, same_sentence
-from answering.scorer import AnswerScorer, load_scorer, question_context
 from answering.compound import asks_to_compare, split_compound
 from answering.followup import rewrite_followup
+from answering.scorer import AnswerScorer, load_scorer, question_context
 from config import Config
 from embedding.embedders import Embedder, canonical_name, load_embedder
 from embedding.query_batcher import QueryBatcher
@@ -34,8 +35,15 @@ class EmbedderMismatchError(IndexUnusableError):
 
 
 class QA:
-    def __init__(self, config: Config, embedder: Embedder, searcher: HybridSearcher, index_info: dict,
-                 scorer: AnswerScorer, llm=None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        embedder: Embedder,
+        searcher: HybridSearcher,
+        index_info: dict,
+        scorer: AnswerScorer,
+        llm=None,
+    ) -> None:
         self.config = config
         self.embedder = embedder
         self.searcher = searcher
@@ -47,36 +55,56 @@ class QA:
         self._embed_query = lru_cache(maxsize=1024)(self._batcher.embed)
 
     @classmethod
-    def load(cls, config: Config | None = None, embedder: str | None = None, llm: bool | None = None,
-             scorer: AnswerScorer | None = None) -> QA:
+    def load(
+        cls,
+        config: Config | None = None,
+        embedder: str | None = None,
+        llm: bool | None = None,
+        scorer: AnswerScorer | None = None,
+    ) -> QA:
         """`scorer`: the answer scorer to use instead of the fitted one (training passes its own)."""
         config = config or Config.from_env()
         stored = read_index(config.index_dir)
         built_with = (stored.manifest.get("embedder") or {}).get("name")
         wanted = canonical_name(embedder or config.embedder)
         if not built_with:
-            raise IndexUnusableError(f"the index at {config.index_dir} has no vectors; rebuild it with: "
-                                     f"python -m ingest --embedder {wanted}")
+            raise IndexUnusableError(
+                f"the index at {config.index_dir} has no vectors; rebuild it with: python -m ingest --embedder {wanted}"
+            )
         if built_with != wanted:
             raise EmbedderMismatchError(
                 f"the index at {config.index_dir} was built with embedder {built_with!r}, but {wanted!r} is "
-                f"configured; rebuild it with: python -m ingest --embedder {wanted} (or set QA_EMBEDDER={built_with})")
+                f"configured; rebuild it with: python -m ingest --embedder {wanted} (or set QA_EMBEDDER={built_with})"
+            )
         model = load_embedder(wanted, config.model_cache)
         if model.dim != stored.manifest["embedder"]["dim"]:
-            raise EmbedderMismatchError(f"index vectors are {stored.manifest['embedder']['dim']}-d but {wanted} "
-                                        f"gives {model.dim}-d; rebuild with: python -m ingest --embedder {wanted}")
+            raise EmbedderMismatchError(
+                f"index vectors are {stored.manifest['embedder']['dim']}-d but {wanted} "
+                f"gives {model.dim}-d; rebuild with: python -m ingest --embedder {wanted}"
+            )
         faiss_index = load_faiss(stored.path / FAISS_FILE)
-        chunk_vectors = faiss_index.reconstruct_n(0, faiss_index.ntotal) if faiss_index.ntotal else \
-            np.zeros((0, model.dim), np.float32)
+        chunk_vectors = (
+            faiss_index.reconstruct_n(0, faiss_index.ntotal)
+            if faiss_index.ntotal
+            else np.zeros((0, model.dim), np.float32)
+        )
         searcher = HybridSearcher(
-            stored.chunks, chunk_vectors, faiss_index,
+            stored.chunks,
+            chunk_vectors,
+            faiss_index,
             np.load(stored.path / SENTENCE_SPANS_FILE, allow_pickle=False),
             np.load(stored.path / SENTENCE_VECTORS_FILE, allow_pickle=False),
-            {d.doc_id: d.text for d in stored.documents})
-        info = {"path": str(stored.path), "embedder": wanted, "dim": model.dim,
-                "documents": len(stored.documents), "chunks": len(stored.chunks),
-                "titles": {d.doc_id: d.title for d in stored.documents},
-                "created": stored.manifest.get("created")}
+            {d.doc_id: d.text for d in stored.documents},
+        )
+        info = {
+            "path": str(stored.path),
+            "embedder": wanted,
+            "dim": model.dim,
+            "documents": len(stored.documents),
+            "chunks": len(stored.chunks),
+            "titles": {d.doc_id: d.title for d in stored.documents},
+            "created": stored.manifest.get("created"),
+        }
         llm_client = None
         if llm or (llm is None and config.llm_base_url):
             from answering.llm import LLMAnswerer
@@ -110,18 +138,26 @@ class QA:
             candidates, terms = self.searcher.search(query, self._embed_query(query), lang, 10)
             rankings.append(as_passages(candidates, 10))
             ctx = question_context(part, terms, lang, candidates, self.searcher)
-            part_picks, part_support = choose_sentences(candidates[:k], terms, lang, self.searcher.documents_text,
-                                          self.searcher.sentence_before, ctx, self.scorer,
-                                          compare=asks_to_compare(question),
-                                          sentences_after=self.searcher.sentences_after)
+            part_picks, part_support = choose_sentences(
+                candidates[:k],
+                terms,
+                lang,
+                self.searcher.documents_text,
+                self.searcher.sentence_before,
+                ctx,
+                self.scorer,
+                compare=asks_to_compare(question),
+                sentences_after=self.searcher.sentences_after,
+            )
             supports.append(part_support)
             if part_support < threshold and len(parts) > 1:
                 continue  # this part is not answered; the others still are
             picks.extend(p for p in part_picks if not any(same_sentence(p, q) for q in picks))
         return interleave(rankings, 10), picks, max(supports)
 
-    def ask(self, question: str, history: list[dict] | None = None, k: int | None = None,
-            generate: bool = True) -> Answer:
+    def ask(
+        self, question: str, history: list[dict] | None = None, k: int | None = None, generate: bool = True
+    ) -> Answer:
         """`generate=False`: the extractive answer even when an LLM is configured (the LLM's
         streaming path starts from it; follow-ups are still rewritten by the LLM)."""
         started = time.perf_counter()
@@ -133,8 +169,14 @@ class QA:
             retrieved, picks, support = [], [], 0.0
         threshold = self.scorer.threshold
         docs = self.searcher.documents_text
-        answer = Answer(question=question, answer="", abstained=True, lang=lang, retrieved=retrieved,
-                        standalone_question=standalone if standalone != question else "")
+        answer = Answer(
+            question=question,
+            answer="",
+            abstained=True,
+            lang=lang,
+            retrieved=retrieved,
+            standalone_question=standalone if standalone != question else "",
+        )
         if not picks or support < threshold:
             answer.answer = ABSTAIN_TEXT[lang]
             answer.related = retrieved[:RELATED_PASSAGES]

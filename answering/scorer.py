@@ -41,6 +41,7 @@ its passage and its context (document title, section heading, the sentence befor
                           something the collection states somewhere, but not here (二期 asked,
                           一期 stated) — unlike the asker's own words, which no passage holds
 """
+
 from __future__ import annotations
 
 import json
@@ -58,11 +59,33 @@ from retrieval.search import Candidate, HybridSearcher, ScoredSentence, section_
 WEIGHTS_FILE = Path(__file__).with_name("scorer_weights.json")
 
 FEATURE_NAMES = (
-    "cosine_zh", "cosine_en", "cover", "cover_own", "missing_share", "missing_rarest", "unknown_terms",
-    "focus_absent", "passage_score", "passage_relative", "rank_reciprocal", "kind_asked", "kind_present",
-    "slot_filled", "slot_unfilled", "numbers_found", "table_row", "row_name_asked", "length",
-    "grams_own", "grams_beyond_title", "grams_sentence", "grams_document", "grams_unknown", "missing_elsewhere",
-    "dates_found", "dates_other",
+    "cosine_zh",
+    "cosine_en",
+    "cover",
+    "cover_own",
+    "missing_share",
+    "missing_rarest",
+    "unknown_terms",
+    "focus_absent",
+    "passage_score",
+    "passage_relative",
+    "rank_reciprocal",
+    "kind_asked",
+    "kind_present",
+    "slot_filled",
+    "slot_unfilled",
+    "numbers_found",
+    "table_row",
+    "row_name_asked",
+    "length",
+    "grams_own",
+    "grams_beyond_title",
+    "grams_sentence",
+    "grams_document",
+    "grams_unknown",
+    "missing_elsewhere",
+    "dates_found",
+    "dates_other",
 )
 # Features of one sentence relative to the best of its question's pool (0 for the best, negative
 # for the rest): which sentence matches best matters more than how well any sentence matches.
@@ -96,12 +119,15 @@ class QuestionContext:
     dates: set[str]  # date_parts of the question
     grams_in_document: dict[str, float]  # doc id -> bigram_share of the question in that document
     grams_unknown: float  # share of the question's bigrams found in no document
-    gram_rarity: dict[str, float]  # bigram -> 1 - log(1 + chunks holding it) / log(1 + chunks), for bigrams the collection has
+    gram_rarity: dict[
+        str, float
+    ]  # bigram -> 1 - log(1 + chunks holding it) / log(1 + chunks), for bigrams the collection has
     top_score: float
 
 
-def question_context(question: str, terms: QueryTerms, lang: str, candidates: list[Candidate],
-                     searcher: HybridSearcher) -> QuestionContext:
+def question_context(
+    question: str, terms: QueryTerms, lang: str, candidates: list[Candidate], searcher: HybridSearcher
+) -> QuestionContext:
     """What every sentence of one question is compared with; `searcher` gives the collection
     statistics (whole documents, their bigrams, how many chunks hold a string)."""
     rarest = max(terms.weights, key=lambda t: (terms.weights[t], len(t)), default="")
@@ -112,17 +138,30 @@ def question_context(question: str, terms: QueryTerms, lang: str, candidates: li
     unknown = sum(g not in searcher.corpus_bigrams for g in grams if len(g) == 2) / max(len(grams), 1)
     scale = math.log1p(max(len(searcher.chunks), 1))
     rarity = {g: 1.0 - math.log1p(df) / scale for g in grams if len(g) == 2 and (df := searcher.doc_freq(g))}
-    return QuestionContext(terms, lang, asked_kind(form if lang != "en" else question), rarest, form,
-                           grams, date_parts(form), in_document, unknown, rarity, top if top > 0 else 1.0)
+    return QuestionContext(
+        terms,
+        lang,
+        asked_kind(form if lang != "en" else question),
+        rarest,
+        form,
+        grams,
+        date_parts(form),
+        in_document,
+        unknown,
+        rarity,
+        top if top > 0 else 1.0,
+    )
 
 
-def sentence_features(ctx: QuestionContext, candidate: Candidate, sentence: ScoredSentence, rank: int,
-                      previous: ScoredSentence | None) -> list[float]:
+def sentence_features(
+    ctx: QuestionContext, candidate: Candidate, sentence: ScoredSentence, rank: int, previous: ScoredSentence | None
+) -> list[float]:
     terms, english = ctx.terms, ctx.lang == "en"
     text = sentence.search_text
     title_form = search_form(candidate.chunk.title)
-    context_text = "\n".join((title_form, search_form(section_leaf(candidate.chunk.section)),
-                              previous.search_text if previous else ""))
+    context_text = "\n".join(
+        (title_form, search_form(section_leaf(candidate.chunk.section)), previous.search_text if previous else "")
+    )
     total = terms.total_weight
     missing = [t for t in terms.weights if t not in text and t not in context_text]
     missing_share = sum(terms.weights[t] for t in missing) / total if terms.weights and not english else 0.0
@@ -209,18 +248,27 @@ class LogisticModel:
         return 1.0 / (1.0 + np.exp(-(x @ self.weights + self.bias)))
 
     def to_json(self) -> dict:
-        return {"features": list(self.names), "mean": [round(float(v), 6) for v in self.mean],
-                "scale": [round(float(v), 6) for v in self.scale],
-                "weights": {n: round(float(w), 6) for n, w in zip(self.names, self.weights)},
-                "bias": round(float(self.bias), 6)}
+        return {
+            "features": list(self.names),
+            "mean": [round(float(v), 6) for v in self.mean],
+            "scale": [round(float(v), 6) for v in self.scale],
+            "weights": {n: round(float(w), 6) for n, w in zip(self.names, self.weights)},
+            "bias": round(float(self.bias), 6),
+        }
 
     @classmethod
     def from_json(cls, names: tuple[str, ...], data: dict) -> LogisticModel:
         if list(data.get("features", [])) != list(names):
-            raise ScorerUnavailableError("the answer scorer was fitted on other features; refit it with: "
-                                         "python -m eval train")
-        return cls(names, np.asarray(data["mean"], float), np.asarray(data["scale"], float),
-                   np.asarray([data["weights"][n] for n in names], float), float(data["bias"]))
+            raise ScorerUnavailableError(
+                "the answer scorer was fitted on other features; refit it with: python -m eval train"
+            )
+        return cls(
+            names,
+            np.asarray(data["mean"], float),
+            np.asarray(data["scale"], float),
+            np.asarray([data["weights"][n] for n in names], float),
+            float(data["bias"]),
+        )
 
     @classmethod
     def constant(cls, names: tuple[str, ...]) -> LogisticModel:
@@ -248,25 +296,39 @@ class AnswerScorer:
         return float(self.answerable.probabilities([question_features(best_row, best, runner_up)])[0])
 
     def to_json(self) -> dict:
-        return {"sentence": self.sentence.to_json(), "answerable": self.answerable.to_json(),
-                "threshold": round(float(self.threshold), 4), **self.info}
+        return {
+            "sentence": self.sentence.to_json(),
+            "answerable": self.answerable.to_json(),
+            "threshold": round(float(self.threshold), 4),
+            **self.info,
+        }
 
     @classmethod
     def untrained(cls, embedder: str) -> AnswerScorer:
         """Every sentence at 0.5, every question answered: what training starts from."""
-        return cls(embedder, LogisticModel.constant(POOL_FEATURE_NAMES), LogisticModel.constant(QUESTION_FEATURE_NAMES),
-                   float("-inf"), {})
+        return cls(
+            embedder,
+            LogisticModel.constant(POOL_FEATURE_NAMES),
+            LogisticModel.constant(QUESTION_FEATURE_NAMES),
+            float("-inf"),
+            {},
+        )
 
     @classmethod
     def from_json(cls, embedder: str, data: dict) -> AnswerScorer:
         info = {k: v for k, v in data.items() if k not in ("sentence", "answerable", "threshold")}
         try:
-            return cls(embedder, LogisticModel.from_json(POOL_FEATURE_NAMES, data["sentence"]),
-                       LogisticModel.from_json(QUESTION_FEATURE_NAMES, data["answerable"]),
-                       float(data["threshold"]), info)
+            return cls(
+                embedder,
+                LogisticModel.from_json(POOL_FEATURE_NAMES, data["sentence"]),
+                LogisticModel.from_json(QUESTION_FEATURE_NAMES, data["answerable"]),
+                float(data["threshold"]),
+                info,
+            )
         except (KeyError, TypeError) as exc:
-            raise ScorerUnavailableError(f"the answer scorer for {embedder!r} is incomplete ({exc}); "
-                                         "refit it with: python -m eval train") from None
+            raise ScorerUnavailableError(
+                f"the answer scorer for {embedder!r} is incomplete ({exc}); refit it with: python -m eval train"
+            ) from None
 
 
 def load_scorer(embedder: str, path: Path = WEIGHTS_FILE) -> AnswerScorer:
@@ -274,11 +336,14 @@ def load_scorer(embedder: str, path: Path = WEIGHTS_FILE) -> AnswerScorer:
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise ScorerUnavailableError(f"answer scorer weights unreadable at {path} ({exc}); "
-                                     "fit them with: python -m eval train") from None
+        raise ScorerUnavailableError(
+            f"answer scorer weights unreadable at {path} ({exc}); fit them with: python -m eval train"
+        ) from None
     if embedder not in data:
-        raise ScorerUnavailableError(f"no answer scorer fitted for embedder {embedder!r} in {path}; fit one with: "
-                                     f"python -m eval train --embedder {embedder}")
+        raise ScorerUnavailableError(
+            f"no answer scorer fitted for embedder {embedder!r} in {path}; fit one with: "
+            f"python -m eval train --embedder {embedder}"
+        )
     return AnswerScorer.from_json(embedder, data[embedder])
 
 

@@ -3,6 +3,7 @@
 Runs the chosen benchmarks in order and writes bench/RESULTS.md (machine, targets, tables).
 --quick: fewer questions and requests, no 60 s run, scale up to 10k chunks: for development.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,8 +26,9 @@ RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[1])
     parser.add_argument("--quick", action="store_true", help="smaller runs, for development")
-    parser.add_argument("--only", default=",".join(BENCHMARKS),
-                        help=f"comma-separated subset of {', '.join(BENCHMARKS)} (default: all)")
+    parser.add_argument(
+        "--only", default=",".join(BENCHMARKS), help=f"comma-separated subset of {', '.join(BENCHMARKS)} (default: all)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temp folder (indexes, server logs)")
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"where to write (default: {RESULTS})")
     args = parser.parse_args(argv)
@@ -34,8 +36,11 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [name for name in chosen if name not in BENCHMARKS]
     if unknown:
         parser.error(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
-    command = "python -m bench" + (" --quick" if args.quick else "") + \
-              (f" --only {','.join(chosen)}" if chosen != list(BENCHMARKS) else "")
+    command = (
+        "python -m bench"
+        + (" --quick" if args.quick else "")
+        + (f" --only {','.join(chosen)}" if chosen != list(BENCHMARKS) else "")
+    )
     machine_rows = machine.describe()
     ws = Workspace()
     print(f"working in {ws.root}", file=sys.stderr)

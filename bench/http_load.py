@@ -10,6 +10,7 @@ asked twice, each time every question once:
 The 60 s run at 32 clients then repeats questions, so most of it is served from the caches; it is
 there to show that nothing fails under sustained load, not for its latency.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -52,20 +53,29 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
-        env = bench_environment(QA_INDEX_DIR=str(index_dir), QA_EMBEDDER=embedder,
-                                QA_MODEL_CACHE=str(ws.shared_model_cache),
-                                QA_FEEDBACK_DB=str(ws.root / f"feedback-{embedder}.sqlite3"))
+        env = bench_environment(
+            QA_INDEX_DIR=str(index_dir),
+            QA_EMBEDDER=embedder,
+            QA_MODEL_CACHE=str(ws.shared_model_cache),
+            QA_FEEDBACK_DB=str(ws.root / f"feedback-{embedder}.sqlite3"),
+        )
         started = time.perf_counter()
         with log_path.open("w", encoding="utf-8") as log:
-            self.proc = subprocess.Popen([sys.executable, "app.py", "--port", str(self.port)], cwd=REPO_ROOT,
-                                         env=env, stdout=log, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                [sys.executable, "app.py", "--port", str(self.port)],
+                cwd=REPO_ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         self.cold_start_s = self._wait_ready(started)
 
     def _wait_ready(self, started: float, timeout: float = 600) -> float:
         while time.perf_counter() - started < timeout:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"app.py exited with {self.proc.returncode}:\n"
-                                   f"{self.log_path.read_text(errors='replace')[-3000:]}")
+                raise RuntimeError(
+                    f"app.py exited with {self.proc.returncode}:\n{self.log_path.read_text(errors='replace')[-3000:]}"
+                )
             try:
                 if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
                     return time.perf_counter() - started
@@ -102,10 +112,18 @@ print(imported - started, time.perf_counter() - imported)
 
 def startup_parts(ws: Workspace, embedder: str, index_dir: Path) -> tuple[float, float]:
     """(seconds to import app.py's modules, seconds for QA.load: torch, the model and the index)."""
-    env = bench_environment(QA_INDEX_DIR=str(index_dir), QA_EMBEDDER=embedder,
-                            QA_MODEL_CACHE=str(ws.shared_model_cache))
-    result = subprocess.run([sys.executable, "-c", STARTUP_PARTS], cwd=REPO_ROOT, env=env, capture_output=True,
-                            text=True, timeout=600, check=True)
+    env = bench_environment(
+        QA_INDEX_DIR=str(index_dir), QA_EMBEDDER=embedder, QA_MODEL_CACHE=str(ws.shared_model_cache)
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", STARTUP_PARTS],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
     imports, load = result.stdout.split()[-2:]
     return float(imports), float(load)
 
@@ -126,8 +144,9 @@ class LoadResult:
         return self.requests / self.seconds if self.seconds else 0.0
 
 
-def drive(url: str, questions: list[str], clients: int, *, total: int | None = None,
-          seconds: float | None = None) -> LoadResult:
+def drive(
+    url: str, questions: list[str], clients: int, *, total: int | None = None, seconds: float | None = None
+) -> LoadResult:
     """`clients` threads asking in turn from `questions` until `total` requests or `seconds` pass."""
     result, lock = LoadResult(clients), threading.Lock()
     next_question = itertools.cycle(questions).__next__
@@ -166,9 +185,19 @@ def drive(url: str, questions: list[str], clients: int, *, total: int | None = N
 
 
 def _row(embedder: str, label: str, run: LoadResult, rss: float) -> list[str]:
-    return [embedder, label, str(run.clients), str(run.requests), str(len(run.errors)), f"{run.per_second:.1f}",
-            ms(run.latency.p50), ms(run.latency.p95), ms(max(run.latency.samples, default=float("nan"))),
-            f"{rss:.0f}", f"{os.getloadavg()[0]:.1f}"]
+    return [
+        embedder,
+        label,
+        str(run.clients),
+        str(run.requests),
+        str(len(run.errors)),
+        f"{run.per_second:.1f}",
+        ms(run.latency.p50),
+        ms(run.latency.p95),
+        ms(max(run.latency.samples, default=float("nan"))),
+        f"{rss:.0f}",
+        f"{os.getloadavg()[0]:.1f}",
+    ]
 
 
 def run(ws: Workspace, quick: bool = False) -> Section:
@@ -201,20 +230,56 @@ def run(ws: Workspace, quick: bool = False) -> Section:
                 server.stop()
         cold = statistics.median(cold_starts)
         imports, load = startup_parts(ws, embedder, index_dir)
-        starts.append([embedder, f"{cold:.1f}", ", ".join(f"{s:.1f}" for s in cold_starts), f"{imports:.1f}",
-                       f"{load:.1f}", f"{max(cold - imports - load, 0):.1f}"])
+        starts.append(
+            [
+                embedder,
+                f"{cold:.1f}",
+                ", ".join(f"{s:.1f}" for s in cold_starts),
+                f"{imports:.1f}",
+                f"{load:.1f}",
+                f"{max(cold - imports - load, 0):.1f}",
+            ]
+        )
         _add_targets(section, embedder, at_target, soak, cold, (imports, load))
-    section.tables.append(Table(["embedder", "run", "clients", "requests", "errors", "requests/s", "p50 ms",
-                                 "p95 ms", "max ms", "server peak RSS MB", "load (1 min) after"], rows,
-                                f"{len(measured)} requests per run, each question once (see the module "
-                                "docstring for fresh vs warm)."))
-    section.tables.append(Table(["embedder", "cold start s (median)", "each start s", "of which: import app.py",
-                                 "QA.load (torch, model, index)", "the rest (Gradio app, uvicorn)"], starts,
-                                "Cold start: spawn of `python app.py` with a built index to the first "
-                                "`/healthz` 200. The parts are timed in a separate process, once."))
+    section.tables.append(
+        Table(
+            [
+                "embedder",
+                "run",
+                "clients",
+                "requests",
+                "errors",
+                "requests/s",
+                "p50 ms",
+                "p95 ms",
+                "max ms",
+                "server peak RSS MB",
+                "load (1 min) after",
+            ],
+            rows,
+            f"{len(measured)} requests per run, each question once (see the module docstring for fresh vs warm).",
+        )
+    )
+    section.tables.append(
+        Table(
+            [
+                "embedder",
+                "cold start s (median)",
+                "each start s",
+                "of which: import app.py",
+                "QA.load (torch, model, index)",
+                "the rest (Gradio app, uvicorn)",
+            ],
+            starts,
+            "Cold start: spawn of `python app.py` with a built index to the first "
+            "`/healthz` 200. The parts are timed in a separate process, once.",
+        )
+    )
     distinct = sorted(set(problems))
-    section.notes += [f"error ({embedder}, {clients} clients, {problems.count((embedder, clients, e))}×): {e}"
-                      for embedder, clients, e in distinct[:8]]
+    section.notes += [
+        f"error ({embedder}, {clients} clients, {problems.count((embedder, clients, e))}×): {e}"
+        for embedder, clients, e in distinct[:8]
+    ]
     section.notes += [
         "Latency is what the client sees, queueing in the server included. Questions that arrive while the "
         "model is busy are embedded together in the next batch (embedding/query_batcher.py), so requests/s "
@@ -226,25 +291,46 @@ def run(ws: Workspace, quick: bool = False) -> Section:
     return section
 
 
-def _add_targets(section: Section, embedder: str, at_target: tuple[LoadResult, LoadResult] | None,
-                 soak: LoadResult | None, cold: float, parts: tuple[float, float]) -> None:
+def _add_targets(
+    section: Section,
+    embedder: str,
+    at_target: tuple[LoadResult, LoadResult] | None,
+    soak: LoadResult | None,
+    cold: float,
+    parts: tuple[float, float],
+) -> None:
     if at_target is not None:
         fresh, warm = at_target
         met = warm.latency.p50 <= P50_TARGET_MS and warm.latency.p95 <= P95_TARGET_MS and not warm.errors
-        section.targets.append(Target(
-            f"full answer p50 ≤ {P50_TARGET_MS} ms, p95 ≤ {P95_TARGET_MS} ms at {TARGET_CLIENTS} clients, "
-            f"0 errors ({embedder}, warm server)",
-            f"p50 {ms(warm.latency.p50)} ms, p95 {ms(warm.latency.p95)} ms, {len(warm.errors)} errors "
-            f"(fresh server: p50 {ms(fresh.latency.p50)}, p95 {ms(fresh.latency.p95)})", met,
-            "" if met else f"{warm.per_second:.1f} answers/s is all the 2 cores give: concurrent questions share "
-                           "query-embedding batches, but each still costs the model ≈ 36 ms of both cores "
-                           "(see 'Query latency'), so p50 ≈ clients / answers per second"))
-    section.targets.append(Target(
-        f"{SOAK_CLIENTS} clients for {SOAK_SECONDS} s with 0 errors ({embedder})",
-        f"{soak.requests} requests, {len(soak.errors)} errors" if soak else "not run (--quick)",
-        (not soak.errors) if soak else None))
-    section.targets.append(Target(
-        f"cold start of the server with a built index ≤ {COLD_START_TARGET_S:.0f} s ({embedder})",
-        f"{cold:.1f} s", cold <= COLD_START_TARGET_S,
-        "" if cold <= COLD_START_TARGET_S else f"importing app.py's modules (Gradio, FastAPI) takes {parts[0]:.1f} s "
-                                               f"and QA.load (torch, the model, the index) {parts[1]:.1f} s"))
+        section.targets.append(
+            Target(
+                f"full answer p50 ≤ {P50_TARGET_MS} ms, p95 ≤ {P95_TARGET_MS} ms at {TARGET_CLIENTS} clients, "
+                f"0 errors ({embedder}, warm server)",
+                f"p50 {ms(warm.latency.p50)} ms, p95 {ms(warm.latency.p95)} ms, {len(warm.errors)} errors "
+                f"(fresh server: p50 {ms(fresh.latency.p50)}, p95 {ms(fresh.latency.p95)})",
+                met,
+                ""
+                if met
+                else f"{warm.per_second:.1f} answers/s is all the 2 cores give: concurrent questions share "
+                "query-embedding batches, but each still costs the model ≈ 36 ms of both cores "
+                "(see 'Query latency'), so p50 ≈ clients / answers per second",
+            )
+        )
+    section.targets.append(
+        Target(
+            f"{SOAK_CLIENTS} clients for {SOAK_SECONDS} s with 0 errors ({embedder})",
+            f"{soak.requests} requests, {len(soak.errors)} errors" if soak else "not run (--quick)",
+            (not soak.errors) if soak else None,
+        )
+    )
+    section.targets.append(
+        Target(
+            f"cold start of the server with a built index ≤ {COLD_START_TARGET_S:.0f} s ({embedder})",
+            f"{cold:.1f} s",
+            cold <= COLD_START_TARGET_S,
+            ""
+            if cold <= COLD_START_TARGET_S
+            else f"importing app.py's modules (Gradio, FastAPI) takes {parts[0]:.1f} s "
+            f"and QA.load (torch, the model, the index) {parts[1]:.1f} s",
+        )
+    )

@@ -2,6 +2,7 @@
 
 Memory comes from /proc (Linux), so psutil is not needed.
 """
+
 from __future__ import annotations
 
 import os
@@ -63,6 +64,7 @@ def _version(module: str) -> str:
 
 def code_version(repo: Path) -> str:
     """The commit measured, and whether the working tree had changes on top of it (read-only git)."""
+
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, timeout=30).stdout.strip()
 

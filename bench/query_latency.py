@@ -8,6 +8,7 @@ QA keeps caches that change what a question costs, so each pass says which are w
   than one that has answered a few hundred questions.
 "cold" passes use a freshly loaded QA (the model itself stays loaded: it is cached per process).
 """
+
 from __future__ import annotations
 
 import os
@@ -48,7 +49,7 @@ def _batched_embedding(embedder, questions: list[str]) -> Latency:
     samples = []
     for start in range(0, len(questions) - BATCH + 1, BATCH):
         started = time.perf_counter()
-        embedder.embed_queries(questions[start:start + BATCH])
+        embedder.embed_queries(questions[start : start + BATCH])
         samples += [(time.perf_counter() - started) * 1000 / BATCH] * BATCH
     return Latency(samples)
 
@@ -79,16 +80,41 @@ def run(ws: Workspace, quick: bool = False) -> Section:
         embed = _pass(lambda q: qa.embedder.embed_queries([q]), measured)  # noqa: B023 (called before qa is rebound)
         batched = _batched_embedding(qa.embedder, measured)
         load = f"{os.getloadavg()[0]:.1f}"
-        for label, latency in (("QA.retrieve, fresh QA", retrieve_cold),
-                               ("QA.ask, fresh QA", ask_cold),
-                               ("QA.ask, warm searcher, new question", ask_warm),
-                               ("QA.ask, question asked before", ask_repeated),
-                               ("embed_queries alone", embed),
-                               (f"embed_queries, {BATCH} questions per call (per question)", batched)):
-            rows.append([embedder, label, str(latency.n), ms(latency.p50), ms(latency.p95), ms(latency.mean),
-                         ratio(latency.p50, ask_warm.p50), load])
-    section.tables.append(Table(["embedder", "what", "questions", "p50 ms", "p95 ms", "mean ms",
-                                 "p50 / warm QA.ask p50", "load (1 min) after"], rows))
+        for label, latency in (
+            ("QA.retrieve, fresh QA", retrieve_cold),
+            ("QA.ask, fresh QA", ask_cold),
+            ("QA.ask, warm searcher, new question", ask_warm),
+            ("QA.ask, question asked before", ask_repeated),
+            ("embed_queries alone", embed),
+            (f"embed_queries, {BATCH} questions per call (per question)", batched),
+        ):
+            rows.append(
+                [
+                    embedder,
+                    label,
+                    str(latency.n),
+                    ms(latency.p50),
+                    ms(latency.p95),
+                    ms(latency.mean),
+                    ratio(latency.p50, ask_warm.p50),
+                    load,
+                ]
+            )
+    section.tables.append(
+        Table(
+            [
+                "embedder",
+                "what",
+                "questions",
+                "p50 ms",
+                "p95 ms",
+                "mean ms",
+                "p50 / warm QA.ask p50",
+                "load (1 min) after",
+            ],
+            rows,
+        )
+    )
     section.notes += [
         f"{len(measured)} gold questions (simplified, traditional and English), one at a time, one client; "
         "a warm-up question before each pass is not counted.",

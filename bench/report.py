@@ -1,4 +1,5 @@
 """What each benchmark returns (a Section of tables, notes and targets) and the RESULTS.md it makes."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -47,19 +48,36 @@ def _verdict(target: Target) -> str:
 
 
 def render(machine: list[tuple[str, str]], command: str, sections: list[Section]) -> str:
-    out = ["# Benchmark results", "",
-           f"Written by `{command}` (do not edit by hand; run it again). Load average is "
-           "1/5/15-minute `os.getloadavg()`: on this 2-core machine anything above ~2 means other "
-           "jobs were competing for the CPU while these numbers were taken.", "",
-           "## Machine", "", markdown_table(["", ""], [list(row) for row in machine]), ""]
+    out = [
+        "# Benchmark results",
+        "",
+        f"Written by `{command}` (do not edit by hand; run it again). Load average is "
+        "1/5/15-minute `os.getloadavg()`: on this 2-core machine anything above ~2 means other "
+        "jobs were competing for the CPU while these numbers were taken.",
+        "",
+        "## Machine",
+        "",
+        markdown_table(["", ""], [list(row) for row in machine]),
+        "",
+    ]
     targets = [t for s in sections for t in s.targets]
     if targets:
-        out += ["## Targets", "", markdown_table(["target", "measured", "verdict", "why"],
-                                                  [[t.goal, t.measured, _verdict(t), t.why] for t in targets]), ""]
+        out += [
+            "## Targets",
+            "",
+            markdown_table(
+                ["target", "measured", "verdict", "why"], [[t.goal, t.measured, _verdict(t), t.why] for t in targets]
+            ),
+            "",
+        ]
     for section in sections:
-        out += [f"## {section.title}", "",
-                f"Load average before / after: {section.load_before} → {section.load_after}; "
-                f"section took {section.seconds:.0f} s.", ""]
+        out += [
+            f"## {section.title}",
+            "",
+            f"Load average before / after: {section.load_before} → {section.load_after}; "
+            f"section took {section.seconds:.0f} s.",
+            "",
+        ]
         for table in section.tables:
             if table.caption:
                 out += [table.caption, ""]

@@ -5,6 +5,7 @@ Queries are the gold questions embedded with use-m3 (real query vectors), search
 as the app does. Recall@k of HNSW is measured against the flat index's exact top k. The HNSW
 parameters are the ones store/vectors.build_faiss uses above HNSW_ABOVE chunks.
 """
+
 from __future__ import annotations
 
 import gc
@@ -22,8 +23,11 @@ from bench.workspace import Workspace
 from store import vectors as vector_store
 
 SIZES, QUICK_SIZES = (1_000, 10_000, 100_000), (1_000, 10_000)
-HNSW_M, EF_CONSTRUCTION, PRODUCTION_EF_SEARCH = vector_store.HNSW_M, vector_store.HNSW_EF_CONSTRUCTION, \
-    vector_store.HNSW_EF_SEARCH  # exactly what store.vectors.build_faiss builds
+HNSW_M, EF_CONSTRUCTION, PRODUCTION_EF_SEARCH = (
+    vector_store.HNSW_M,
+    vector_store.HNSW_EF_CONSTRUCTION,
+    vector_store.HNSW_EF_SEARCH,
+)  # exactly what store.vectors.build_faiss builds
 EF_SEARCH = (16, 32, 64, 128, 256, 512)
 DEPTH = 30  # candidates the searcher takes from FAISS (retrieval.search.CANDIDATES_PER_LIST)
 RECALL_TARGET, RECALL_SIZE = 0.98, 100_000
@@ -95,31 +99,62 @@ def proxy_check(pool, embedder, queries: np.ndarray, n: int) -> tuple[float, Tab
     cosine = float(cosines.mean())
     ef_values = (16, 32, 128)
     rows = []
-    for name, vectors in (("real use-m3 embeddings", real), ("mean (optimistic)", mean_vectors),
-                          ("mean+noise (pessimistic)", perturb(mean_vectors, cosine))):
+    for name, vectors in (
+        ("real use-m3 embeddings", real),
+        ("mean (optimistic)", mean_vectors),
+        ("mean+noise (pessimistic)", perturb(mean_vectors, cosine)),
+    ):
         recalls = hnsw_recalls(vectors, queries, ef_values)
         top = build_flat(vectors)[0].search(queries, 10)[0]
-        rows.append([name, f"{top[:, 0].mean():.3f}", f"{top[:, 9].mean():.3f}",
-                     *(f"{recalls[ef]:.3f}" for ef in ef_values)])
-    caption = (f"Proxy check on {n} synthetic chunks embedded for real with use-m3 ({n / seconds:.0f} texts/s): "
-               f"cosine(real embedding, mean of its sentence vectors) = {cosine:.3f} on average "
-               f"(min {cosines.min():.3f}). The rows show where real vectors fall between the two proxies.")
-    return cosine, Table(["vectors", "mean top-1 cosine", "mean 10th cosine",
-                          *(f"HNSW recall@10, efSearch={ef}" for ef in ef_values)], rows, caption)
+        rows.append(
+            [name, f"{top[:, 0].mean():.3f}", f"{top[:, 9].mean():.3f}", *(f"{recalls[ef]:.3f}" for ef in ef_values)]
+        )
+    caption = (
+        f"Proxy check on {n} synthetic chunks embedded for real with use-m3 ({n / seconds:.0f} texts/s): "
+        f"cosine(real embedding, mean of its sentence vectors) = {cosine:.3f} on average "
+        f"(min {cosines.min():.3f}). The rows show where real vectors fall between the two proxies."
+    )
+    return cosine, Table(
+        ["vectors", "mean top-1 cosine", "mean 10th cosine", *(f"HNSW recall@10, efSearch={ef}" for ef in ef_values)],
+        rows,
+        caption,
+    )
 
 
-def dense_rows(n: int, variant: str, vectors: np.ndarray, queries: np.ndarray,
-               ef_values=EF_SEARCH) -> tuple[list[list[str]], dict[int, float]]:
+def dense_rows(
+    n: int, variant: str, vectors: np.ndarray, queries: np.ndarray, ef_values=EF_SEARCH
+) -> tuple[list[list[str]], dict[int, float]]:
     """Rows for flat and each HNSW efSearch, and recall@10 per efSearch."""
     flat, flat_build = build_flat(vectors)
     flat_latency = _single_query_latency(flat, queries, DEPTH)
     flat_one_thread = _single_query_latency(flat, queries, DEPTH, threads=1)
     exact = flat.search(queries, DEPTH)[1]
-    rows = [[f"{n:,}", variant, "flat (exact)", f"{flat_build:.2f}", f"{_mb(flat):.0f}", ms(flat_latency.p50),
-             ms(flat_latency.p95), "1.000", "1.000", "1.0×"],
-            [f"{n:,}", variant, "flat (exact), 1 thread", f"{flat_build:.2f}", f"{_mb(flat):.0f}",
-             ms(flat_one_thread.p50), ms(flat_one_thread.p95), "1.000", "1.000",
-             ratio(flat_latency.p50, flat_one_thread.p50)]]
+    rows = [
+        [
+            f"{n:,}",
+            variant,
+            "flat (exact)",
+            f"{flat_build:.2f}",
+            f"{_mb(flat):.0f}",
+            ms(flat_latency.p50),
+            ms(flat_latency.p95),
+            "1.000",
+            "1.000",
+            "1.0×",
+        ],
+        [
+            f"{n:,}",
+            variant,
+            "flat (exact), 1 thread",
+            f"{flat_build:.2f}",
+            f"{_mb(flat):.0f}",
+            ms(flat_one_thread.p50),
+            ms(flat_one_thread.p95),
+            "1.000",
+            "1.000",
+            ratio(flat_latency.p50, flat_one_thread.p50),
+        ],
+    ]
     del flat
     hnsw, hnsw_build = build_hnsw(vectors)
     recalls, deep_recalls = {}, {}
@@ -128,14 +163,36 @@ def dense_rows(n: int, variant: str, vectors: np.ndarray, queries: np.ndarray,
         latency = _single_query_latency(hnsw, queries, DEPTH)
         found = hnsw.search(queries, DEPTH)[1]
         recalls[ef], deep_recalls[ef] = _recall(exact, found, 10), _recall(exact, found, DEPTH)
-        rows.append([f"{n:,}", variant, f"HNSW efSearch={ef}", f"{hnsw_build:.1f}", f"{_mb(hnsw):.0f}",
-                     ms(latency.p50), ms(latency.p95), f"{recalls[ef]:.3f}", f"{deep_recalls[ef]:.3f}",
-                     ratio(flat_latency.p50, latency.p50)])
+        rows.append(
+            [
+                f"{n:,}",
+                variant,
+                f"HNSW efSearch={ef}",
+                f"{hnsw_build:.1f}",
+                f"{_mb(hnsw):.0f}",
+                ms(latency.p50),
+                ms(latency.p95),
+                f"{recalls[ef]:.3f}",
+                f"{deep_recalls[ef]:.3f}",
+                ratio(flat_latency.p50, latency.p50),
+            ]
+        )
     hnsw.hnsw.efSearch = PRODUCTION_EF_SEARCH
     latency = _single_query_latency(hnsw, queries, DEPTH, threads=1)
-    rows.append([f"{n:,}", variant, f"HNSW efSearch={PRODUCTION_EF_SEARCH}, 1 thread", f"{hnsw_build:.1f}",
-                 f"{_mb(hnsw):.0f}", ms(latency.p50), ms(latency.p95), f"{recalls[PRODUCTION_EF_SEARCH]:.3f}",
-                 f"{deep_recalls[PRODUCTION_EF_SEARCH]:.3f}", ratio(flat_latency.p50, latency.p50)])
+    rows.append(
+        [
+            f"{n:,}",
+            variant,
+            f"HNSW efSearch={PRODUCTION_EF_SEARCH}, 1 thread",
+            f"{hnsw_build:.1f}",
+            f"{_mb(hnsw):.0f}",
+            ms(latency.p50),
+            ms(latency.p95),
+            f"{recalls[PRODUCTION_EF_SEARCH]:.3f}",
+            f"{deep_recalls[PRODUCTION_EF_SEARCH]:.3f}",
+            ratio(flat_latency.p50, latency.p50),
+        ]
+    )
     return rows, recalls
 
 
@@ -178,8 +235,16 @@ def lexical_row(n: int, texts: list[str], query_forms: list[str]) -> list[str]:
         lexical.doc_freq(token)
         per_token.samples.append((time.perf_counter() - started) * 1000)
     del lexical, token_sets
-    return [f"{n:,}", f"{build:.1f}", f"{memory:.0f}", ms(rank.p50), ms(rank.p95), ms(per_token.mean),
-            ms(analysis.p50), ms(analysis.p95)]
+    return [
+        f"{n:,}",
+        f"{build:.1f}",
+        f"{memory:.0f}",
+        ms(rank.p50),
+        ms(rank.p95),
+        ms(per_token.mean),
+        ms(analysis.p50),
+        ms(analysis.p95),
+    ]
 
 
 def smallest_ef(recalls: dict[int, float]) -> int | None:
@@ -200,8 +265,13 @@ def recommendation(n: int, flat_p95: tuple[float, float], recalls: dict[str, dic
         choice = f"HNSW M={HNSW_M}, efSearch={pessimistic}"
     else:
         choice = f"flat: no efSearch tried keeps recall@10 ≥ {RECALL_TARGET}"
-    return [f"{n:,}", f"{ms(default_p95)} / {ms(one_thread_p95)}", str(optimistic or f"> {EF_SEARCH[-1]}"),
-            str(pessimistic or f"> {EF_SEARCH[-1]}"), choice]
+    return [
+        f"{n:,}",
+        f"{ms(default_p95)} / {ms(one_thread_p95)}",
+        str(optimistic or f"> {EF_SEARCH[-1]}"),
+        str(pessimistic or f"> {EF_SEARCH[-1]}"),
+        choice,
+    ]
 
 
 def recall_target(recalls: dict[str, dict[int, float]]) -> Target:
@@ -210,10 +280,13 @@ def recall_target(recalls: dict[str, dict[int, float]]) -> Target:
     return Target(
         f"flat-to-approximate switch keeps recall@10 ≥ {RECALL_TARGET} at 100k chunks "
         f"(HNSW M={HNSW_M}, efSearch={PRODUCTION_EF_SEARCH}, as store/vectors.build_faiss builds it)",
-        f"{optimistic:.3f} optimistic proxy, {pessimistic:.3f} pessimistic", min(optimistic, pessimistic) >= RECALL_TARGET,
-        "" if min(optimistic, pessimistic) >= RECALL_TARGET else
-        f"efSearch={PRODUCTION_EF_SEARCH} is too small at 100k; the optimistic proxy needs efSearch ≥ "
-        f"{needed or f'more than {EF_SEARCH[-1]}'} (see the recommendation table)")
+        f"{optimistic:.3f} optimistic proxy, {pessimistic:.3f} pessimistic",
+        min(optimistic, pessimistic) >= RECALL_TARGET,
+        ""
+        if min(optimistic, pessimistic) >= RECALL_TARGET
+        else f"efSearch={PRODUCTION_EF_SEARCH} is too small at 100k; the optimistic proxy needs efSearch ≥ "
+        f"{needed or f'more than {EF_SEARCH[-1]}'} (see the recommendation table)",
+    )
 
 
 def run(ws: Workspace, quick: bool = False) -> Section:
@@ -237,35 +310,73 @@ def run(ws: Workspace, quick: bool = False) -> Section:
             dense += rows
             gc.collect()
         default_threads, one_thread = flat_768_latency(mean_vectors, queries)
-        flat768.append([f"{n:,}", ms(default_threads.p50), ms(default_threads.p95), ms(one_thread.p50),
-                        ms(one_thread.p95)])
+        flat768.append(
+            [f"{n:,}", ms(default_threads.p50), ms(default_threads.p95), ms(one_thread.p50), ms(one_thread.p95)]
+        )
         recommended.append(recommendation(n, (default_threads.p95, one_thread.p95), by_variant))
         if n == RECALL_SIZE:
             section.targets.append(recall_target(by_variant))
         lexical.append(lexical_row(n, texts, query_forms))
         gc.collect()
-    section.tables.append(Table(
-        ["chunks", "vectors", "index", "build s", "size MB", "query p50 ms", "query p95 ms", "recall@10",
-         f"recall@{DEPTH}", "speedup vs flat (p50)"], dense,
-        f"Dense search, one query at a time, top {DEPTH} (what the searcher asks FAISS for); use-m3 512-d; "
-        f"HNSW M={HNSW_M}, efConstruction={EF_CONSTRUCTION}."))
-    section.tables.append(Table(["chunks", "flat p50 ms", "flat p95 ms", "flat p50 ms, 1 thread",
-                                 "flat p95 ms, 1 thread"], flat768,
-                                f"Exact search at {GEMMA_DIM} dimensions (EmbeddingGemma, the default embedder)."))
-    section.tables.append(Table(
-        ["chunks", "build s (jieba + bm25s + token sets)", "memory MB (RSS growth)", "BM25 rank p50 ms",
-         "BM25 rank p95 ms", "doc_freq per token ms", "query analysis p50 ms (uncached doc_freq)",
-         "query analysis p95 ms"], lexical,
-        "Lexical side: LexicalIndex over the synthetic texts. BM25 rank = scores of every chunk + argsort, as "
-        "HybridSearcher.search does; query analysis = retrieval.features.analyse_query with uncached "
-        "idf/doc_freq (each new token scans every chunk's text)."))
-    section.tables.append(Table(
-        ["chunks", "flat p95 ms at 768-d (default threads / 1 thread)",
-         f"smallest efSearch for recall@10 ≥ {RECALL_TARGET}, optimistic", "same, pessimistic", "recommended"],
-        recommended,
-        f"Recommendation by corpus size (the code switches to HNSW above store/vectors.HNSW_ABOVE = "
-        f"{vector_store.HNSW_ABOVE:,} chunks): flat while its p95 at 768-d stays ≤ {FLAT_BUDGET_MS} ms, a tenth of the answer's "
-        "p95 target; else HNSW tuned on the pessimistic proxy."))
+    section.tables.append(
+        Table(
+            [
+                "chunks",
+                "vectors",
+                "index",
+                "build s",
+                "size MB",
+                "query p50 ms",
+                "query p95 ms",
+                "recall@10",
+                f"recall@{DEPTH}",
+                "speedup vs flat (p50)",
+            ],
+            dense,
+            f"Dense search, one query at a time, top {DEPTH} (what the searcher asks FAISS for); use-m3 512-d; "
+            f"HNSW M={HNSW_M}, efConstruction={EF_CONSTRUCTION}.",
+        )
+    )
+    section.tables.append(
+        Table(
+            ["chunks", "flat p50 ms", "flat p95 ms", "flat p50 ms, 1 thread", "flat p95 ms, 1 thread"],
+            flat768,
+            f"Exact search at {GEMMA_DIM} dimensions (EmbeddingGemma, the default embedder).",
+        )
+    )
+    section.tables.append(
+        Table(
+            [
+                "chunks",
+                "build s (jieba + bm25s + token sets)",
+                "memory MB (RSS growth)",
+                "BM25 rank p50 ms",
+                "BM25 rank p95 ms",
+                "doc_freq per token ms",
+                "query analysis p50 ms (uncached doc_freq)",
+                "query analysis p95 ms",
+            ],
+            lexical,
+            "Lexical side: LexicalIndex over the synthetic texts. BM25 rank = scores of every chunk + argsort, as "
+            "HybridSearcher.search does; query analysis = retrieval.features.analyse_query with uncached "
+            "idf/doc_freq (each new token scans every chunk's text).",
+        )
+    )
+    section.tables.append(
+        Table(
+            [
+                "chunks",
+                "flat p95 ms at 768-d (default threads / 1 thread)",
+                f"smallest efSearch for recall@10 ≥ {RECALL_TARGET}, optimistic",
+                "same, pessimistic",
+                "recommended",
+            ],
+            recommended,
+            f"Recommendation by corpus size (the code switches to HNSW above store/vectors.HNSW_ABOVE = "
+            f"{vector_store.HNSW_ABOVE:,} chunks): flat while its p95 at 768-d stays ≤ {FLAT_BUDGET_MS} ms, a tenth of the answer's "
+            "p95 target; else HNSW tuned on the pessimistic proxy.",
+        )
+    )
     if RECALL_SIZE not in sizes:
         section.targets.append(Target(f"recall@10 ≥ {RECALL_TARGET} at 100k chunks", "not run (--quick)", None))
     return section

@@ -15,6 +15,7 @@ its vector is made from the stored use-m3 vectors of those sentences:
 Reporting both brackets what a real 100k-chunk corpus would show; `proxy_check` (bench/scale.py)
 embeds a sample for real and shows where real vectors fall between the two.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -43,7 +44,7 @@ def sentence_pool(index_dir: Path) -> SentencePool:
     documents = {d.doc_id: d.text for d in stored.documents}
     first_row: dict[str, int] = {}
     for row, (chunk_index, start, end) in enumerate(spans):
-        text = search_form(documents[stored.chunks[int(chunk_index)].doc][int(start):int(end)])
+        text = search_form(documents[stored.chunks[int(chunk_index)].doc][int(start) : int(end)])
         first_row.setdefault(text, row)
     rows = list(first_row.values())
     unit = vectors[rows] / np.linalg.norm(vectors[rows], axis=1, keepdims=True)

@@ -1,4 +1,5 @@
 """Latency summaries: percentiles of a list of durations, formatted in milliseconds."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -6,6 +6,7 @@ folders are symlinks to the real weights (the embedding cache lives at
 `<model_cache>/embedding_cache.sqlite3`, so a fresh folder means an empty cache, and the ~1 GB of
 weights are neither copied nor downloaded).
 """
+
 from __future__ import annotations
 
 import os
@@ -40,9 +41,13 @@ class Workspace:
         return folder
 
     def config(self, embedder: str, index_dir: Path, model_cache: Path | None = None) -> Config:
-        return Config(seeds_dir=REPO_ROOT / "seeds", index_dir=index_dir, embedder=embedder,
-                      model_cache=model_cache or self.shared_model_cache,
-                      feedback_db=self.root / "feedback.sqlite3")
+        return Config(
+            seeds_dir=REPO_ROOT / "seeds",
+            index_dir=index_dir,
+            embedder=embedder,
+            model_cache=model_cache or self.shared_model_cache,
+            feedback_db=self.root / "feedback.sqlite3",
+        )
 
     def cold_model_cache(self, name: str) -> Path:
         """A model cache with the real weights (symlinked) and an empty embedding cache."""

@@ -21,6 +21,7 @@ Loaded embedders are cached per process in ``_CACHE``, keyed by ``(canonical nam
 model_cache)``: the app, the index builder and the evaluator can all call ``load_embedder`` and
 share one model (EmbeddingGemma takes ~3 s and ~1.2 GB to load). ``clear_cache()`` drops them.
 """
+
 from __future__ import annotations
 
 import os
@@ -101,8 +102,9 @@ class SentenceTransformerEmbedder(Embedder):
         bad = [type(t).__name__ for t in texts if not isinstance(t, str)]
         if bad:
             raise TypeError(f"embed_batch takes strings only, got {bad[0]}")
-        kwargs = dict(batch_size=self.batch_size, convert_to_numpy=True,
-                      normalize_embeddings=True, show_progress_bar=False)
+        kwargs = dict(
+            batch_size=self.batch_size, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False
+        )
         if not self.uses_prompts:
             emb = self.model.encode(texts, **kwargs)
         elif is_query:

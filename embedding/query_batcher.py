@@ -8,6 +8,7 @@ arrive meanwhile queue up and the next free thread embeds all of them in one bat
 EmbeddingGemma on 2 cores: ≈ 83 ms for one question, ≈ 36 ms per question in batches of 8
 (bench/RESULTS.md, "Query latency").
 """
+
 from __future__ import annotations
 
 import threading
@@ -49,7 +50,7 @@ class QueryBatcher:
                 if request.done:
                     break
                 self._running = True  # this thread runs the next batch, which holds its own request
-                batch, self._waiting = self._waiting[:self._max_batch], self._waiting[self._max_batch:]
+                batch, self._waiting = self._waiting[: self._max_batch], self._waiting[self._max_batch :]
             self._run(batch)
         if request.error is not None:
             raise request.error

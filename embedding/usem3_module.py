@@ -17,6 +17,7 @@ Saving works (``model.save(path)`` writes ``modules.json`` + ``usem3_config.json
 loads again with ``SentenceTransformer(path, trust_remote_code=True)`` (sentence-transformers asks
 for that flag for any module class outside its own package) as long as this module is importable.
 """
+
 from __future__ import annotations
 
 import os
@@ -60,8 +61,7 @@ class USEm3(InputModule):
     def modalities(self) -> list[str]:
         return ["text"]
 
-    def preprocess(self, inputs: Sequence[Any], prompt: str | None = None,
-                   **kwargs) -> dict[str, Any]:
+    def preprocess(self, inputs: Sequence[Any], prompt: str | None = None, **kwargs) -> dict[str, Any]:
         texts = []
         for item in inputs:
             if isinstance(item, tuple):  # a text pair: USE has no pair encoding, join the parts
@@ -91,11 +91,25 @@ class USEm3(InputModule):
         self.save_config(output_path)  # the weights live in the usem3 package, nothing else to save
 
     @classmethod
-    def load(cls, model_name_or_path: str, subfolder: str = "", token=None, cache_folder=None,
-             revision=None, local_files_only: bool = False, init_defaults=None, **kwargs) -> USEm3:
-        config = cls.load_config(model_name_or_path, subfolder=subfolder, token=token,
-                                 cache_folder=cache_folder, revision=revision,
-                                 local_files_only=local_files_only)
+    def load(
+        cls,
+        model_name_or_path: str,
+        subfolder: str = "",
+        token=None,
+        cache_folder=None,
+        revision=None,
+        local_files_only: bool = False,
+        init_defaults=None,
+        **kwargs,
+    ) -> USEm3:
+        config = cls.load_config(
+            model_name_or_path,
+            subfolder=subfolder,
+            token=token,
+            cache_folder=cache_folder,
+            revision=revision,
+            local_files_only=local_files_only,
+        )
         return cls(denoise=bool(config.get("denoise", False)))
 
 

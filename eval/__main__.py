@@ -7,6 +7,7 @@
 
 A malformed gold or results file, or a bad QA_* setting, ends with exit code 2 and one line naming it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,7 +27,8 @@ from eval.tables import format_scorecard
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m eval",
-        description="Evaluation harness: answer a gold set with a system, score the results, or write the report.")
+        description="Evaluation harness: answer a gold set with a system, score the results, or write the report.",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="answer every gold question, write one results line each")
@@ -35,38 +37,55 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--system", choices=SYSTEMS, default="ours")
     run.add_argument("--embedder", default=None, help="embedder name (default: QA_EMBEDDER / config)")
     run.add_argument("--llm", action="store_true", help="let the configured LLM write answers (ours only)")
-    run.add_argument("--seeds", type=Path, default=None,
-                     help="answer over this folder of documents (its index is built once and cached by content); "
-                          "default: the configured index")
-    run.add_argument("--split", choices=("tune", "test", "all"), default="all",
-                     help="only the items of this split (eval.split: a stable hash of the id)")
+    run.add_argument(
+        "--seeds",
+        type=Path,
+        default=None,
+        help="answer over this folder of documents (its index is built once and cached by content); "
+        "default: the configured index",
+    )
+    run.add_argument(
+        "--split",
+        choices=("tune", "test", "all"),
+        default="all",
+        help="only the items of this split (eval.split: a stable hash of the id)",
+    )
 
     score_cmd = commands.add_parser("score", help="score a results file against its gold file")
     score_cmd.add_argument("--gold", type=Path, required=True)
     score_cmd.add_argument("--results", type=Path, required=True)
     score_cmd.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
-    score_cmd.add_argument("--split", choices=("tune", "test", "all"), default="all",
-                           help="score only the items of this split")
+    score_cmd.add_argument(
+        "--split", choices=("tune", "test", "all"), default="all", help="score only the items of this split"
+    )
 
     report = commands.add_parser("report", help="run ours and the baselines, write REPORT.md and hitk.png")
     report.add_argument("--gold", type=Path, default=DEFAULT_GOLD)
     report.add_argument("--embedder", default=None)
     report.add_argument("--out-dir", type=Path, default=EVAL_DIR)
     report.add_argument("--llm", action="store_true", help="also run the LLM path when it is configured (seeds only)")
-    report.add_argument("--corpora", default="seeds,cmrc",
-                        help="comma-separated corpora to report on, of seeds, cmrc (default: both)")
+    report.add_argument(
+        "--corpora", default="seeds,cmrc", help="comma-separated corpora to report on, of seeds, cmrc (default: both)"
+    )
     train = commands.add_parser("train", help="fit the answer scorer and its abstention threshold on the tune splits")
     train.add_argument("--embedder", default=None, help="embedder name (default: QA_EMBEDDER / config)")
-    train.add_argument("--near-misses", action="store_true",
-                       help="also fit on near misses made from answerable tune questions (eval/train.py)")
+    train.add_argument(
+        "--near-misses",
+        action="store_true",
+        help="also fit on near misses made from answerable tune questions (eval/train.py)",
+    )
     return parser
 
 
 def command_train(args) -> int:
     from eval.train import train
 
-    result = train(Config.from_env(), embedder=args.embedder, log=lambda m: print(m, file=sys.stderr),
-                   make_near_misses=args.near_misses)
+    result = train(
+        Config.from_env(),
+        embedder=args.embedder,
+        log=lambda m: print(m, file=sys.stderr),
+        make_near_misses=args.near_misses,
+    )
     print(json.dumps(result, ensure_ascii=False, indent=2))
     return 0
 
@@ -98,8 +117,14 @@ def command_score(args) -> int:
 def command_report(args) -> int:
     from eval.report import build_report  # pulls in matplotlib: only when reporting
 
-    written = build_report(Config.from_env(), gold_path=args.gold, out_dir=args.out_dir,
-                           embedder=args.embedder, llm=args.llm, corpora=args.corpora)
+    written = build_report(
+        Config.from_env(),
+        gold_path=args.gold,
+        out_dir=args.out_dir,
+        embedder=args.embedder,
+        llm=args.llm,
+        corpora=args.corpora,
+    )
     print("wrote:")
     for path in written:
         print(f"  {path}")
@@ -108,8 +133,7 @@ def command_report(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"run": command_run, "score": command_score, "report": command_report,
-                "train": command_train}
+    handlers = {"run": command_run, "score": command_score, "report": command_report, "train": command_train}
     try:
         return handlers[args.command](args)
     except (ValueError, FileNotFoundError) as exc:  # bad gold/results/config: message names the cause

@@ -10,6 +10,7 @@ citations are the top 3 passages (each quoted whole).
                           FAISS inner-product index over the normalised vectors (= cosine).
   BM25Baseline            lexical retrieval: bm25s over jieba search-mode tokens, lowercased.
 """
+
 from __future__ import annotations
 
 import logging
@@ -47,35 +48,57 @@ def split_seeds(seeds: dict[str, str]) -> list[RawChunk]:
     """500/50 recursive character chunks of every seed, with their offsets in the raw file."""
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-    splitter = RecursiveCharacterTextSplitter(chunk_size=CHUNK_SIZE, chunk_overlap=CHUNK_OVERLAP,
-                                              add_start_index=True)
+    splitter = RecursiveCharacterTextSplitter(chunk_size=CHUNK_SIZE, chunk_overlap=CHUNK_OVERLAP, add_start_index=True)
     chunks = []
     for name, raw in seeds.items():
         for piece in splitter.create_documents([raw]):
             text, start = piece.page_content, piece.metadata.get("start_index", -1)
-            located = start >= 0 and raw[start:start + len(text)] == text
-            chunks.append(RawChunk(doc=name, text=text, start=start if located else -1,
-                                   end=start + len(text) if located else -1))
+            located = start >= 0 and raw[start : start + len(text)] == text
+            chunks.append(
+                RawChunk(doc=name, text=text, start=start if located else -1, end=start + len(text) if located else -1)
+            )
     return chunks
 
 
-def answer_from_ranking(question: str, chunks: list[RawChunk], ranking: list[tuple[int, float]],
-                        stage: str) -> Answer:
+def answer_from_ranking(question: str, chunks: list[RawChunk], ranking: list[tuple[int, float]], stage: str) -> Answer:
     """Top passage as the answer, top 3 passages as citations, top 10 as `retrieved`."""
     passages = [Passage(chunk=_as_chunk(chunks[i], i), score=score, stage=stage) for i, score in ranking]
     citations = [
-        Citation(n=n, doc=p.chunk.doc, title=p.chunk.title, section="", text=p.chunk.text,
-                 start=p.chunk.start, end=p.chunk.end, quote=p.chunk.text,
-                 passage_start=p.chunk.start, passage_end=p.chunk.end)
+        Citation(
+            n=n,
+            doc=p.chunk.doc,
+            title=p.chunk.title,
+            section="",
+            text=p.chunk.text,
+            start=p.chunk.start,
+            end=p.chunk.end,
+            quote=p.chunk.text,
+            passage_start=p.chunk.start,
+            passage_end=p.chunk.end,
+        )
         for n, p in enumerate(passages[:CITED], start=1)
     ]
-    return Answer(question=question, answer=passages[0].chunk.text if passages else "",
-                  abstained=False, lang="", citations=citations, retrieved=passages)
+    return Answer(
+        question=question,
+        answer=passages[0].chunk.text if passages else "",
+        abstained=False,
+        lang="",
+        citations=citations,
+        retrieved=passages,
+    )
 
 
 def _as_chunk(raw: RawChunk, index: int) -> Chunk:
-    return Chunk(id=f"{raw.doc}#{index}", doc=raw.doc, title=raw.doc, section="", text=raw.text,
-                 search_text=raw.text, start=raw.start, end=raw.end)
+    return Chunk(
+        id=f"{raw.doc}#{index}",
+        doc=raw.doc,
+        title=raw.doc,
+        section="",
+        text=raw.text,
+        search_text=raw.text,
+        start=raw.start,
+        end=raw.end,
+    )
 
 
 class NaiveLangChainBaseline:

@@ -5,6 +5,7 @@ repo) under a key made of the folder's files (names and bytes), the embedder and
 so a second run over the same folder, or the same corpus in another checkout, builds nothing, and
 any edit to a document or to a cleaning rule builds a fresh one.
 """
+
 from __future__ import annotations
 
 import dataclasses

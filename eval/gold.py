@@ -13,6 +13,7 @@ Unanswerable items have empty `must_include` and `evidence`; every other item ha
 each. Any violation raises `GoldFormatError` naming the file and line: nothing is skipped silently.
 Blank lines are allowed (they hold no item). Extra keys are allowed and ignored.
 """
+
 from __future__ import annotations
 
 import json
@@ -119,9 +120,18 @@ def _parse_item(line: str, where: str) -> GoldItem:
     alternatives = _parse_alternatives(data.get("alternatives", []), where)
     if alternatives and data["type"] == "unanswerable":
         raise GoldFormatError(f"{where}: unanswerable items cannot have alternatives")
-    return GoldItem(id=data["id"], question=data["question"], lang=data["lang"], type=data["type"],
-                    answer=data["answer"], must_include=must_include, evidence=evidence,
-                    first_question=first_question, standalone=standalone, alternatives=alternatives)
+    return GoldItem(
+        id=data["id"],
+        question=data["question"],
+        lang=data["lang"],
+        type=data["type"],
+        answer=data["answer"],
+        must_include=must_include,
+        evidence=evidence,
+        first_question=first_question,
+        standalone=standalone,
+        alternatives=alternatives,
+    )
 
 
 def _parse_alternatives(value: object, where: str) -> tuple[str, ...]:
@@ -135,8 +145,9 @@ def _parse_must_include(value: object, where: str) -> tuple[str, ...]:
         raise GoldFormatError(f"{where}: must_include must be a list of strings")
     for index, entry in enumerate(value):
         if not isinstance(entry, str) or not normalise(entry):
-            raise GoldFormatError(f"{where}: must_include[{index}] must be a string with text "
-                                  f"left after normalisation, got {entry!r}")
+            raise GoldFormatError(
+                f"{where}: must_include[{index}] must be a string with text left after normalisation, got {entry!r}"
+            )
     return tuple(value)
 
 
@@ -145,8 +156,11 @@ def _parse_evidence(value: object, where: str) -> tuple[Evidence, ...]:
         raise GoldFormatError(f"{where}: evidence must be a list of {{doc, quote}} objects")
     evidence = []
     for index, entry in enumerate(value):
-        if not isinstance(entry, dict) or not isinstance(entry.get("doc"), str) \
-                or not isinstance(entry.get("quote"), str):
+        if (
+            not isinstance(entry, dict)
+            or not isinstance(entry.get("doc"), str)
+            or not isinstance(entry.get("quote"), str)
+        ):
             raise GoldFormatError(f"{where}: evidence[{index}] must be an object with string doc and quote")
         if not entry["doc"].strip():
             raise GoldFormatError(f"{where}: evidence[{index}].doc is empty")

@@ -11,6 +11,7 @@ Two strings are compared only after `normalise`:
 A passage *covers* an evidence quote when their longest common substring, after normalisation, is
 at least 60% of the normalised quote's length.
 """
+
 from __future__ import annotations
 
 import re
@@ -25,8 +26,7 @@ COVER_RATIO_NUMERATOR, COVER_RATIO_DENOMINATOR = 3, 5  # 60%, kept as integers t
 
 _TONE_MARKED = "āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜ"
 _PINYIN_RUBY = re.compile(
-    r"(?<=[\u3400-\u9fff])[(（][a-zü" + _TONE_MARKED + r"]*[" + _TONE_MARKED + r"][a-zü"
-    + _TONE_MARKED + r"]*[)）]"
+    r"(?<=[\u3400-\u9fff])[(（][a-zü" + _TONE_MARKED + r"]*[" + _TONE_MARKED + r"][a-zü" + _TONE_MARKED + r"]*[)）]"
 )
 _ASCII_PUNCTUATION = frozenset(string.punctuation)
 _T2S = OpenCC("t2s")
@@ -72,7 +72,7 @@ def covers(passage: str, quote: str) -> bool:
     if not quote_n:
         return False
     needed = required_overlap(len(quote_n))
-    return any(quote_n[i:i + needed] in passage_n for i in range(len(quote_n) - needed + 1))
+    return any(quote_n[i : i + needed] in passage_n for i in range(len(quote_n) - needed + 1))
 
 
 def contains_normalised(haystack: str, needle: str) -> bool:

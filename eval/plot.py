@@ -1,4 +1,5 @@
 """The hit@k plot of the report: one curve per system, k = 1, 3, 5, 10; one panel per corpus."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -23,8 +24,9 @@ def plot_hit_at_k_panels(panels: dict[str, dict[str, dict]], path: str | Path, t
     """One PNG, one panel per entry of `panels` (panel title -> system name -> scorecard), side by side."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure, axes_row = plt.subplots(1, max(len(panels), 1), figsize=(6 * max(len(panels), 1), 4), dpi=120,
-                                    squeeze=False)
+    figure, axes_row = plt.subplots(
+        1, max(len(panels), 1), figsize=(6 * max(len(panels), 1), 4), dpi=120, squeeze=False
+    )
     for axes, (panel_title, scorecards) in zip(axes_row[0], panels.items()):
         _draw_hit_at_k(axes, scorecards, panel_title)
     if title:
@@ -39,9 +41,14 @@ def _draw_hit_at_k(axes, scorecards: dict[str, dict], title: str) -> None:
     for position, (name, card) in enumerate(scorecards.items()):
         values = [card["overall"]["metrics"][f"hit@{k}"] for k in HIT_KS]
         # distinct markers, dashes and sizes keep curves visible when they coincide
-        axes.plot(HIT_KS, [v if v is not None else float("nan") for v in values], label=name,
-                  marker=MARKERS[position % len(MARKERS)], linestyle=LINESTYLES[position % len(LINESTYLES)],
-                  markersize=9 - 1.5 * (position % len(MARKERS)))
+        axes.plot(
+            HIT_KS,
+            [v if v is not None else float("nan") for v in values],
+            label=name,
+            marker=MARKERS[position % len(MARKERS)],
+            linestyle=LINESTYLES[position % len(LINESTYLES)],
+            markersize=9 - 1.5 * (position % len(MARKERS)),
+        )
     axes.set_xticks(HIT_KS)
     axes.set_xlabel("k (passages retrieved)")
     axes.set_ylabel("hit@k (answerable questions)")

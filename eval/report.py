@@ -19,6 +19,7 @@ all under `out_dir`:
   results/<corpus>-<system>.score.json       the scorecards: {"test", "tune", "followups"}
   REPORT.md, hitk.png (one panel per corpus)
 """
+
 from __future__ import annotations
 
 import gc
@@ -44,19 +45,36 @@ CORPUS_NAMES = ("seeds", "cmrc")
 CMRC_DIR = EVAL_DIR / "corpora" / "cmrc2018-trial"
 SCORER_WEIGHTS = REPO_ROOT / "answering" / "scorer_weights.json"
 DOCUMENT_SUFFIXES = (".txt", ".md")
-HEADLINE_METRICS = ("hit@1", "hit@5", "answer_accuracy", "citation_precision", "citation_sentence_precision",
-                    "citation_recall", "abstention", "false_abstention", "latency_p50_ms", "latency_p95_ms")
-TUNE_LINE_METRICS = ("hit@1", "hit@5", "answer_accuracy", "citation_precision", "citation_recall",
-                     "abstention", "false_abstention")
+HEADLINE_METRICS = (
+    "hit@1",
+    "hit@5",
+    "answer_accuracy",
+    "citation_precision",
+    "citation_sentence_precision",
+    "citation_recall",
+    "abstention",
+    "false_abstention",
+    "latency_p50_ms",
+    "latency_p95_ms",
+)
+TUNE_LINE_METRICS = (
+    "hit@1",
+    "hit@5",
+    "answer_accuracy",
+    "citation_precision",
+    "citation_recall",
+    "abstention",
+    "false_abstention",
+)
 BREAKDOWN_METRICS = ("hit@1", "hit@5", "citation_recall", "answer_accuracy")
 MISSES_LISTED = 40  # ids shown per kind of miss for a large corpus
 SYSTEM_DESCRIPTIONS = {
     "ours": "answering.pipeline.QA, extractive answers",
     "ours+llm": "answering.pipeline.QA with the configured LLM writing the answer (seeds only)",
     "naive": "LangChain RecursiveCharacterTextSplitter 500/50 over the corpus's raw files, same embedder, "
-             "FAISS inner product, top 10; answer = top passage, citations = top 3 passages",
+    "FAISS inner product, top 10; answer = top passage, citations = top 3 passages",
     "bm25": "bm25s over jieba search-mode tokens of the same 500/50 chunks, top 10; "
-            "answer = top passage, citations = top 3 passages",
+    "answer = top passage, citations = top 3 passages",
 }
 
 
@@ -99,13 +117,19 @@ def parse_corpora(names: str | Iterable[str]) -> list[str]:
     listed = [n for n in listed if n]
     unknown = [n for n in listed if n not in CORPUS_NAMES]
     if unknown or not listed:
-        raise ValueError(f"unknown corpus {', '.join(unknown) or '(none given)'}; "
-                         f"expected a comma-separated list of {', '.join(CORPUS_NAMES)}")
+        raise ValueError(
+            f"unknown corpus {', '.join(unknown) or '(none given)'}; "
+            f"expected a comma-separated list of {', '.join(CORPUS_NAMES)}"
+        )
     return list(dict.fromkeys(listed))
 
 
-def corpora_for(config: Config, names: str | Iterable[str] = CORPUS_NAMES, gold_path: Path = DEFAULT_GOLD,
-                followups_path: Path | None = DEFAULT_FOLLOWUPS) -> list[Corpus]:
+def corpora_for(
+    config: Config,
+    names: str | Iterable[str] = CORPUS_NAMES,
+    gold_path: Path = DEFAULT_GOLD,
+    followups_path: Path | None = DEFAULT_FOLLOWUPS,
+) -> list[Corpus]:
     """The corpora these names stand for; the seeds are config.seeds_dir with `gold_path`."""
     followups = Path(followups_path) if followups_path is not None and Path(followups_path).is_file() else None
     known = {
@@ -122,10 +146,16 @@ def corpus_config(config: Config, corpus: Corpus, embedder: str | None) -> Confi
     return config_for_corpus(config, corpus.documents, embedder)
 
 
-def build_report(config: Config, gold_path: Path = DEFAULT_GOLD, out_dir: Path = EVAL_DIR,
-                 embedder: str | None = None, llm: bool = False,
-                 followups_path: Path = DEFAULT_FOLLOWUPS, progress: bool = True,
-                 corpora: str | Iterable[str] = CORPUS_NAMES) -> list[Path]:
+def build_report(
+    config: Config,
+    gold_path: Path = DEFAULT_GOLD,
+    out_dir: Path = EVAL_DIR,
+    embedder: str | None = None,
+    llm: bool = False,
+    followups_path: Path = DEFAULT_FOLLOWUPS,
+    progress: bool = True,
+    corpora: str | Iterable[str] = CORPUS_NAMES,
+) -> list[Path]:
     """Run, score and write everything; returns the paths written."""
     from embedding.embedders import canonical_name
     from eval.plot import plot_hit_at_k_panels  # pulls in matplotlib: only when reporting
@@ -136,28 +166,40 @@ def build_report(config: Config, gold_path: Path = DEFAULT_GOLD, out_dir: Path =
     llm_note = _llm_note(config, llm, [c.name for c in selected])
     machine = machine_description()  # before the runs, so the load average shows other work
     started = time.perf_counter()
-    corpus_runs = [_run_corpus(corpus, config, embedder, llm, out_dir / "results", progress)
-                   for corpus in selected]
+    corpus_runs = [_run_corpus(corpus, config, embedder, llm, out_dir / "results", progress) for corpus in selected]
     minutes = (time.perf_counter() - started) / 60
 
     plot_path = plot_hit_at_k_panels(
-        {f"{cr.corpus.title}, test split ({len(cr.test)} questions)": {run.name: run.scorecard for run in cr.runs}
-         for cr in corpus_runs},
-        out_dir / "hitk.png", title=f"hit@k, {embedder_name}")
+        {
+            f"{cr.corpus.title}, test split ({len(cr.test)} questions)": {run.name: run.scorecard for run in cr.runs}
+            for cr in corpus_runs
+        },
+        out_dir / "hitk.png",
+        title=f"hit@k, {embedder_name}",
+    )
     report_path = out_dir / "REPORT.md"
-    report_path.write_text(render_report(corpus_runs, embedder_name, llm_note, machine, minutes,
-                                         llm=llm and bool(config.llm_base_url)), encoding="utf-8")
+    report_path.write_text(
+        render_report(corpus_runs, embedder_name, llm_note, machine, minutes, llm=llm and bool(config.llm_base_url)),
+        encoding="utf-8",
+    )
     return [report_path, plot_path] + [path for cr in corpus_runs for run in cr.runs for path in run.files]
 
 
-def _run_corpus(corpus: Corpus, config: Config, embedder: str | None, llm: bool, results_dir: Path,
-                progress: bool) -> CorpusRun:
+def _run_corpus(
+    corpus: Corpus, config: Config, embedder: str | None, llm: bool, results_dir: Path, progress: bool
+) -> CorpusRun:
     items = load_gold(corpus.gold)
     all_followups = load_gold(corpus.followups) if corpus.followups is not None else None
-    corpus_run = CorpusRun(corpus=corpus, index_dir=Path(), items=items, test=select(items, "test"),
-                           tune=select(items, "tune"),
-                           followups=select(all_followups, "test") if all_followups is not None else None,
-                           followups_all=len(all_followups or []), runs=[])
+    corpus_run = CorpusRun(
+        corpus=corpus,
+        index_dir=Path(),
+        items=items,
+        test=select(items, "test"),
+        tune=select(items, "tune"),
+        followups=select(all_followups, "test") if all_followups is not None else None,
+        followups_all=len(all_followups or []),
+        runs=[],
+    )
     system_config = corpus_config(config, corpus, embedder)
     corpus_run.index_dir = Path(system_config.index_dir)
 
@@ -166,15 +208,15 @@ def _run_corpus(corpus: Corpus, config: Config, embedder: str | None, llm: bool,
         plan.append(("ours+llm", "ours", True))
     for label, system_name, use_llm in plan:
         system = load_system(system_name, system_config, embedder=embedder, llm=use_llm)
-        corpus_run.runs.append(_run_one(corpus_run, label, system, results_dir, progress,
-                                        with_tune=label == "ours"))
+        corpus_run.runs.append(_run_one(corpus_run, label, system, results_dir, progress, with_tune=label == "ours"))
         del system
         gc.collect()
     return corpus_run
 
 
-def _run_one(corpus_run: CorpusRun, label: str, system, results_dir: Path, progress: bool,
-             with_tune: bool) -> SystemRun:
+def _run_one(
+    corpus_run: CorpusRun, label: str, system, results_dir: Path, progress: bool, with_tune: bool
+) -> SystemRun:
     name = corpus_run.corpus.name
     stem = f"{name}-{label.replace('+', '-')}"
     asked = corpus_run.items if with_tune else corpus_run.test
@@ -190,9 +232,20 @@ def _run_one(corpus_run: CorpusRun, label: str, system, results_dir: Path, progr
         run.followup_scorecard = score(followups, followup_rows)
         run.files.append(write_results(followup_rows, results_dir / f"{stem}.followups.jsonl"))
     score_path = results_dir / f"{stem}.score.json"
-    score_path.write_text(json.dumps({"corpus": name, "system": label, "test": run.scorecard,
-                                      "tune": run.tune_scorecard, "followups": run.followup_scorecard},
-                                     ensure_ascii=False, indent=1), encoding="utf-8")
+    score_path.write_text(
+        json.dumps(
+            {
+                "corpus": name,
+                "system": label,
+                "test": run.scorecard,
+                "tune": run.tune_scorecard,
+                "followups": run.followup_scorecard,
+            },
+            ensure_ascii=False,
+            indent=1,
+        ),
+        encoding="utf-8",
+    )
     run.files.append(score_path)
     return run
 
@@ -231,24 +284,29 @@ def scorer_note(embedder_name: str, path: Path = SCORER_WEIGHTS) -> str:
     if not entry:
         return f"`{shown}` holds no scorer for `{embedder_name}` (fit one with `python -m eval train`)"
     data = entry.get("data") or {}
-    parts = [f"{name}: `{d.get('gold', '?')}`, {d.get('split', '?')} split, {d.get('questions', '?')} questions"
-             for name, d in data.items()]
+    parts = [
+        f"{name}: `{d.get('gold', '?')}`, {d.get('split', '?')} split, {d.get('questions', '?')} questions"
+        for name, d in data.items()
+    ]
     splits = {d.get("split") for d in data.values()}
-    only_tune = "on the tune splits only" if splits == {"tune"} else f"on splits {', '.join(map(str, sorted(splits, key=str)))}"
+    only_tune = (
+        "on the tune splits only" if splits == {"tune"} else f"on splits {', '.join(map(str, sorted(splits, key=str)))}"
+    )
     threshold = f"; abstention threshold {entry['threshold']}" if "threshold" in entry else ""
-    return (f"`{shown}` entry `{embedder_name}`, fitted {entry.get('fitted', '(date not recorded)')} {only_tune} "
-            f"(`python -m eval train`; test splits are never read) — {'; '.join(parts) or 'no data recorded'}{threshold}")
+    return (
+        f"`{shown}` entry `{embedder_name}`, fitted {entry.get('fitted', '(date not recorded)')} {only_tune} "
+        f"(`python -m eval train`; test splits are never read) — {'; '.join(parts) or 'no data recorded'}{threshold}"
+    )
 
 
-def comparison_table(runs: list[SystemRun], followup: bool = False,
-                     metrics: Iterable[str] | None = None) -> str:
+def comparison_table(runs: list[SystemRun], followup: bool = False, metrics: Iterable[str] | None = None) -> str:
     """These metrics (default: all) for every system, plus ours minus each baseline."""
     cards = {run.name: (run.followup_scorecard if followup else run.scorecard) for run in runs}
     ours = cards["ours"]["overall"]["metrics"]
     baselines = [b for b in BASELINES if b in cards]
     headers = ["metric"] + list(cards) + [f"ours − {b}" for b in baselines]
     rows = []
-    for metric in (metrics or METRICS):
+    for metric in metrics or METRICS:
         arrow = "↑" if METRICS[metric] else "↓"
         row = [f"{metric} {arrow}"] + [format_value(metric, c["overall"]["metrics"][metric]) for c in cards.values()]
         row += [format_difference(metric, ours[metric], cards[b]["overall"]["metrics"][metric]) for b in baselines]
@@ -273,24 +331,52 @@ def counts_table(corpus_runs: list[CorpusRun]) -> str:
     headers = ["corpus", "documents", "gold", "questions", "tune", "test", "test answerable", "test unanswerable"]
     rows = []
     for cr in corpus_runs:
-        documents = sum(1 for p in cr.corpus.documents.iterdir()
-                        if p.is_file() and p.suffix.lower() in DOCUMENT_SUFFIXES)
+        documents = sum(
+            1 for p in cr.corpus.documents.iterdir() if p.is_file() and p.suffix.lower() in DOCUMENT_SUFFIXES
+        )
         answerable = sum(i.answerable for i in cr.test)
-        rows.append([cr.corpus.name, str(documents), f"`{_display_path(cr.corpus.gold)}`", str(len(cr.items)),
-                     str(len(cr.tune)), str(len(cr.test)), str(answerable), str(len(cr.test) - answerable)])
+        rows.append(
+            [
+                cr.corpus.name,
+                str(documents),
+                f"`{_display_path(cr.corpus.gold)}`",
+                str(len(cr.items)),
+                str(len(cr.tune)),
+                str(len(cr.test)),
+                str(answerable),
+                str(len(cr.test) - answerable),
+            ]
+        )
         if cr.followups is not None:
             answerable = sum(i.answerable for i in cr.followups)
-            rows.append([f"{cr.corpus.name} follow-ups", "", f"`{_display_path(cr.corpus.followups)}`",
-                         str(cr.followups_all), str(cr.followups_all - len(cr.followups)), str(len(cr.followups)),
-                         str(answerable), str(len(cr.followups) - answerable)])
+            rows.append(
+                [
+                    f"{cr.corpus.name} follow-ups",
+                    "",
+                    f"`{_display_path(cr.corpus.followups)}`",
+                    str(cr.followups_all),
+                    str(cr.followups_all - len(cr.followups)),
+                    str(len(cr.followups)),
+                    str(answerable),
+                    str(len(cr.followups) - answerable),
+                ]
+            )
     return render_table(headers, rows, markdown=True)
 
 
-def render_report(corpus_runs: list[CorpusRun], embedder_name: str, llm_note: str, machine: str,
-                  minutes: float | None = None, llm: bool = False) -> str:
+def render_report(
+    corpus_runs: list[CorpusRun],
+    embedder_name: str,
+    llm_note: str,
+    machine: str,
+    minutes: float | None = None,
+    llm: bool = False,
+) -> str:
     names = [cr.corpus.name for cr in corpus_runs]
     systems = list(dict.fromkeys(run.name for cr in corpus_runs for run in cr.runs))
-    reproduce = f"python -m eval report --embedder {embedder_name} --corpora {','.join(names)}" + (" --llm" if llm else "")
+    reproduce = f"python -m eval report --embedder {embedder_name} --corpora {','.join(names)}" + (
+        " --llm" if llm else ""
+    )
     lines = [
         "# Evaluation report",
         "",
@@ -304,8 +390,9 @@ def render_report(corpus_runs: list[CorpusRun], embedder_name: str, llm_note: st
         f"- LLM path: {llm_note}",
         "- Indexes: ours answers over an index of each corpus folder built by `eval.corpus_index` and cached "
         "by content (documents, embedder, ingest code) — "
-        + ", ".join(f"{cr.corpus.name}: `{_display_path(cr.corpus.documents)}` → `{cr.index_dir.name}`"
-                    for cr in corpus_runs)
+        + ", ".join(
+            f"{cr.corpus.name}: `{_display_path(cr.corpus.documents)}` → `{cr.index_dir.name}`" for cr in corpus_runs
+        )
         + "; the baselines read the same folder's raw files.",
         "- Systems:",
         *[f"  - **{name}**: {SYSTEM_DESCRIPTIONS[name]}" for name in systems],
@@ -336,8 +423,12 @@ def render_report(corpus_runs: list[CorpusRun], embedder_name: str, llm_note: st
             "",
         ]
         if ours.tune_scorecard is not None:
-            lines += [f"Tune split, ours ({len(cr.tune)} questions, the split the answer scorer was fitted on): "
-                      + metrics_line(ours.tune_scorecard["overall"]["metrics"], TUNE_LINE_METRICS) + ".", ""]
+            lines += [
+                f"Tune split, ours ({len(cr.tune)} questions, the split the answer scorer was fitted on): "
+                + metrics_line(ours.tune_scorecard["overall"]["metrics"], TUNE_LINE_METRICS)
+                + ".",
+                "",
+            ]
     lines += ["![hit@k for each system and corpus, test split](hitk.png)", ""]
 
     seeds = next((cr for cr in corpus_runs if cr.corpus.name == "seeds"), None)
@@ -383,8 +474,7 @@ def render_report(corpus_runs: list[CorpusRun], embedder_name: str, llm_note: st
         lines += [
             f"## Misses (ours, {cr.corpus.title} test split)",
             "",
-            f"At most {MISSES_LISTED} ids per kind; every judgement is in "
-            f"`results/{cr.corpus.name}-ours.score.json`.",
+            f"At most {MISSES_LISTED} ids per kind; every judgement is in `results/{cr.corpus.name}-ours.score.json`.",
             "",
             *misses_lines(cr.run("ours").scorecard, markdown=True, limit=MISSES_LISTED),
             "",

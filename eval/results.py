@@ -8,6 +8,7 @@ Row schema:
 For a citation, "text" is the cited sentence (Citation.quote) or, when that is empty, the passage;
 "passage" is always the whole passage the citation points into.
 """
+
 from __future__ import annotations
 
 import json
@@ -87,5 +88,6 @@ def check_row(row: object, where: str) -> None:
     for key in ("citations", "retrieved"):
         entries = row[key]
         if not isinstance(entries, list) or not all(
-                isinstance(e, dict) and isinstance(e.get("text"), str) for e in entries):
+            isinstance(e, dict) and isinstance(e.get("text"), str) for e in entries
+        ):
             raise ResultsFormatError(f"{where}: {key!r} must be a list of objects with a string 'text'")

@@ -4,6 +4,7 @@ A system is anything with `.ask(question, history=None) -> qa_types.Answer`: our
 (`answering.pipeline.QA`) or one of the baselines in `eval.baselines`. For a follow-up item the
 first question is asked first and the exchange is passed as history; only the follow-up is timed.
 """
+
 from __future__ import annotations
 
 import sys
@@ -24,19 +25,21 @@ class AnswersQuestions(Protocol):
     def ask(self, question: str, history: list[dict] | None = None) -> Answer: ...
 
 
-def load_system(name: str, config: Config, embedder: str | None = None,
-                llm: bool = False) -> AnswersQuestions:
+def load_system(name: str, config: Config, embedder: str | None = None, llm: bool = False) -> AnswersQuestions:
     """Build a system by name; models and indexes are loaded once, here."""
     if name == "ours":
         from answering.pipeline import QA  # imported late: the baselines must not need it
+
         return QA.load(config, embedder=embedder, llm=llm)
     if llm:
         raise ValueError(f"--llm applies only to the 'ours' system, not {name!r}")
     if name == "naive":
         from eval.baselines import NaiveLangChainBaseline
+
         return NaiveLangChainBaseline.build(config, embedder or config.embedder)
     if name == "bm25":
         from eval.baselines import BM25Baseline
+
         return BM25Baseline.build(config)
     raise ValueError(f"unknown system {name!r}; expected one of {', '.join(SYSTEMS)}")
 
@@ -46,12 +49,12 @@ def history_for(item: GoldItem, system: AnswersQuestions) -> list[dict] | None:
     if item.first_question is None:
         return None
     first_answer = system.ask(item.first_question, history=None)
-    return [{"role": "user", "content": item.first_question},
-            {"role": "assistant", "content": first_answer.answer}]
+    return [{"role": "user", "content": item.first_question}, {"role": "assistant", "content": first_answer.answer}]
 
 
-def run_items(system: AnswersQuestions, items: list[GoldItem], label: str = "questions",
-              progress: bool = True) -> list[dict]:
+def run_items(
+    system: AnswersQuestions, items: list[GoldItem], label: str = "questions", progress: bool = True
+) -> list[dict]:
     """One results row per item, in gold order; a failing question stops the run, naming its id."""
     rows = []
     for item in tqdm(items, desc=label, unit="q", file=sys.stderr, disable=not progress):

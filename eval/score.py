@@ -20,6 +20,7 @@ Metrics (None when their denominator is empty):
   false_abstention      answerable items abstained
   latency_p50_ms, latency_p95_ms
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -45,8 +46,15 @@ METRICS: dict[str, bool] = {
     "latency_p50_ms": False,
     "latency_p95_ms": False,
 }
-MISS_KINDS = ("hit@1", "hit@5", "citation_precision", "citation_recall", "answer",
-              "false_abstention", "missed_abstention")
+MISS_KINDS = (
+    "hit@1",
+    "hit@5",
+    "citation_precision",
+    "citation_recall",
+    "answer",
+    "false_abstention",
+    "missed_abstention",
+)
 
 
 class ResultsMismatchError(ValueError):
@@ -76,7 +84,10 @@ def judge_item(item: GoldItem, row: dict) -> ItemJudgement:
     sentences = [c["text"] for c in citations]
     answered = not row["abstained"]
     return ItemJudgement(
-        id=item.id, type=item.type, lang=item.lang, answerable=item.answerable,
+        id=item.id,
+        type=item.type,
+        lang=item.lang,
+        answerable=item.answerable,
         abstained=row["abstained"],
         rank=first_covering_rank([r["text"] for r in row["retrieved"]], quotes),
         citations=len(citations),
@@ -141,8 +152,15 @@ def aggregate(judgements: list[ItemJudgement]) -> dict:
         "false_abstention": [j.id for j in answerable if j.abstained],
         "missed_abstention": [j.id for j in unanswerable if not j.abstained],
     }
-    return {"n": len(judgements), "n_answerable": len(answerable), "n_unanswerable": len(unanswerable),
-            "n_answered": len(answered), "n_citations": citations, "metrics": metrics, "misses": misses}
+    return {
+        "n": len(judgements),
+        "n_answerable": len(answerable),
+        "n_unanswerable": len(unanswerable),
+        "n_answered": len(answered),
+        "n_citations": citations,
+        "metrics": metrics,
+        "misses": misses,
+    }
 
 
 def pair_rows_with_items(items: list[GoldItem], rows: list[dict]) -> list[tuple[GoldItem, dict]]:
@@ -160,7 +178,8 @@ def pair_rows_with_items(items: list[GoldItem], rows: list[dict]) -> list[tuple[
             "results do not match the gold set: "
             + (f"no result for {', '.join(map(str, missing[:20]))}" if missing else "")
             + ("; " if missing and extra else "")
-            + (f"not in gold: {', '.join(map(str, extra[:20]))}" if extra else ""))
+            + (f"not in gold: {', '.join(map(str, extra[:20]))}" if extra else "")
+        )
     return [(item, by_id[item.id]) for item in items]
 
 
@@ -169,9 +188,13 @@ def score(items: list[GoldItem], rows: list[dict]) -> dict:
     judgements = [judge_item(item, row) for item, row in pair_rows_with_items(items, rows)]
     return {
         "overall": aggregate(judgements),
-        "by_type": {t: aggregate([j for j in judgements if j.type == t])
-                    for t in TYPES if any(j.type == t for j in judgements)},
-        "by_lang": {lang: aggregate([j for j in judgements if j.lang == lang])
-                    for lang in LANGS if any(j.lang == lang for j in judgements)},
+        "by_type": {
+            t: aggregate([j for j in judgements if j.type == t]) for t in TYPES if any(j.type == t for j in judgements)
+        },
+        "by_lang": {
+            lang: aggregate([j for j in judgements if j.lang == lang])
+            for lang in LANGS
+            if any(j.lang == lang for j in judgements)
+        },
         "items": [asdict(j) for j in judgements],
     }

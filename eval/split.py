@@ -4,6 +4,7 @@ Everything fitted or calibrated (the answer scorer, its abstention threshold) se
 part; reports and the CI gate score the test part. The split depends on nothing but the id, so
 adding items never moves an existing item from one part to the other.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -14,7 +15,7 @@ TEST_SHARE_PERCENT = 50
 
 def split_of(item_id: str) -> str:
     """'test' for about TEST_SHARE_PERCENT of ids, 'tune' for the rest; the same answer forever."""
-    digest = hashlib.sha256(f"govdoc-qa split:{item_id}".encode("utf-8")).hexdigest()
+    digest = hashlib.sha256(f"govdoc-qa split:{item_id}".encode()).hexdigest()
     return "test" if int(digest[:8], 16) % 100 < TEST_SHARE_PERCENT else "tune"
 
 

@@ -1,4 +1,5 @@
 """Render scorecards as compact plain-text or Markdown tables."""
+
 from __future__ import annotations
 
 from eval.score import METRICS, MISS_KINDS
@@ -24,13 +25,17 @@ def format_difference(metric: str, ours: float | None, theirs: float | None) -> 
 
 def render_table(headers: list[str], rows: list[list[str]], markdown: bool = False) -> str:
     if markdown:
-        lines = ["| " + " | ".join(headers) + " |",
-                 "|" + "|".join("---" if i == 0 else "---:" for i in range(len(headers))) + "|"]
+        lines = [
+            "| " + " | ".join(headers) + " |",
+            "|" + "|".join("---" if i == 0 else "---:" for i in range(len(headers))) + "|",
+        ]
         lines += ["| " + " | ".join(row) + " |" for row in rows]
         return "\n".join(lines)
     widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows)]
+
     def line(cells: list[str]) -> str:
         return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+
     return "\n".join([line(headers), line(["-" * w for w in widths])] + [line(row) for row in rows])
 
 
@@ -41,8 +46,7 @@ def breakdown_table(scorecard: dict, markdown: bool = False) -> str:
     groups += [(name, card) for name, card in scorecard["by_lang"].items()]
     headers = ["metric"] + [name for name, _ in groups]
     rows = [["n"] + [str(card["n"]) for _, card in groups]]
-    rows += [[metric] + [format_value(metric, card["metrics"][metric]) for _, card in groups]
-             for metric in METRICS]
+    rows += [[metric] + [format_value(metric, card["metrics"][metric]) for _, card in groups] for metric in METRICS]
     return render_table(headers, rows, markdown)
 
 
@@ -68,7 +72,9 @@ def metrics_line(metrics: dict, names: tuple[str, ...] | list[str]) -> str:
 def format_scorecard(scorecard: dict) -> str:
     """Human-readable scorecard for the terminal."""
     overall = scorecard["overall"]
-    summary = (f"{overall['n']} items ({overall['n_answerable']} answerable, "
-               f"{overall['n_unanswerable']} unanswerable); {overall['n_answered']} answerable answered, "
-               f"{overall['n_citations']} citations")
+    summary = (
+        f"{overall['n']} items ({overall['n_answerable']} answerable, "
+        f"{overall['n_unanswerable']} unanswerable); {overall['n_answered']} answerable answered, "
+        f"{overall['n_citations']} citations"
+    )
     return "\n".join([summary, "", breakdown_table(scorecard), "", "misses:"] + misses_lines(scorecard))

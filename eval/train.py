@@ -21,6 +21,7 @@
 The weights, the threshold and what they were fitted on go to answering/scorer_weights.json.
 Test splits are never read here.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -64,13 +65,19 @@ def is_evidence(item: GoldItem, doc: str, sentence: str) -> bool:
     if not quotes:
         return False
     if any(covers(sentence, q) or covers(q, sentence) for q in quotes):
-        return any(contains_normalised(sentence, a) for a in item.alternatives or item.must_include) \
-            or any(covers(sentence, q) for q in quotes)
+        return any(contains_normalised(sentence, a) for a in item.alternatives or item.must_include) or any(
+            covers(sentence, q) for q in quotes
+        )
     answers = [normalise(a) for a in item.alternatives or item.must_include]
     sentence_n = normalise(sentence)
-    return any(a and a in sentence_n and a in q
-               and longest_common_substring_length(sentence_n, q) >= min(len(q), len(a) + ANSWER_CONTEXT_CHARS)
-               for a in answers for q in quotes)
+    return any(
+        a
+        and a in sentence_n
+        and a in q
+        and longest_common_substring_length(sentence_n, q) >= min(len(q), len(a) + ANSWER_CONTEXT_CHARS)
+        for a in answers
+        for q in quotes
+    )
 
 
 def question_rows(qa, item: GoldItem) -> tuple[list[list[float]], list[int]]:
@@ -89,7 +96,7 @@ def question_rows(qa, item: GoldItem) -> tuple[list[list[float]], list[int]]:
         previous = None
         for s in cand.sentences:
             rows.append(sentence_features(ctx, cand, s, rank, previous))
-            labels.append(int(item.answerable and is_evidence(item, cand.chunk.doc, doc_text[s.start:s.end])))
+            labels.append(int(item.answerable and is_evidence(item, cand.chunk.doc, doc_text[s.start : s.end])))
             previous = s
     return with_pool_features(rows), labels
 
@@ -104,8 +111,13 @@ _ORDINALS = "一二三四五六七"
 
 def near_misses(item: GoldItem, documents_text: dict[str, str]) -> list[GoldItem]:
     """Unanswerable variants of an answerable item (see above); none for English questions."""
-    if not item.answerable or not item.evidence or item.lang == "en" or item.type == "multi_doc" \
-            or len(re.findall(r"[？?]", item.question)) > 1:
+    if (
+        not item.answerable
+        or not item.evidence
+        or item.lang == "en"
+        or item.type == "multi_doc"
+        or len(re.findall(r"[？?]", item.question)) > 1
+    ):
         return []  # a question asking two things stays half answerable
     evidence_docs = " ".join(documents_text.get(e.doc, "") for e in item.evidence)
     variants = []
@@ -113,13 +125,17 @@ def near_misses(item: GoldItem, documents_text: dict[str, str]) -> list[GoldItem
         year = int(match.group(1))
         other = next((y for y in (year - 1, year + 1, year - 2, year + 2) if str(y) not in evidence_docs), None)
         if other is not None and match.group(1) in " ".join(e.quote for e in item.evidence):
-            variants.append(item.question[:match.start()] + str(other) + item.question[match.end():])
+            variants.append(item.question[: match.start()] + str(other) + item.question[match.end() :])
     for match in _ORDINAL.finditer(item.question):
         other = next((o for o in _ORDINALS if o != match.group(1) and f"{o}期" not in evidence_docs), None)
         if other is not None:
-            variants.append(item.question[:match.start()] + other + item.question[match.end():])
-    return [dataclasses.replace(item, id=f"{item.id}~{n}", question=q, type="unanswerable", must_include=(),
-                                evidence=(), alternatives=()) for n, q in enumerate(variants)]
+            variants.append(item.question[: match.start()] + other + item.question[match.end() :])
+    return [
+        dataclasses.replace(
+            item, id=f"{item.id}~{n}", question=q, type="unanswerable", must_include=(), evidence=(), alternatives=()
+        )
+        for n, q in enumerate(variants)
+    ]
 
 
 def choose_threshold(groups: dict[str, dict[str, list[float]]]) -> float:
@@ -166,19 +182,29 @@ def _balanced(groups: list[str], labels: np.ndarray) -> np.ndarray:
     return weights
 
 
-def train(config: Config, embedder: str | None = None, corpora=TRAINING_CORPORA, log=print,
-          make_near_misses: bool = False) -> dict:
+def train(
+    config: Config, embedder: str | None = None, corpora=TRAINING_CORPORA, log=print, make_near_misses: bool = False
+) -> dict:
     from answering.pipeline import QA
-    from answering.scorer import (POOL_FEATURE_NAMES, QUESTION_FEATURE_NAMES, AnswerScorer, question_features,
-                                  save_scorer)
+    from answering.scorer import (
+        POOL_FEATURE_NAMES,
+        QUESTION_FEATURE_NAMES,
+        AnswerScorer,
+        question_features,
+        save_scorer,
+    )
     from eval.corpus_index import config_for_corpus
 
     embedder = embedder or config.embedder
     loaded, questions = [], []  # questions: (corpus name, answerable, rows, labels)
     for corpus in corpora:
         items = [i for i in select(load_gold(corpus.gold), "tune") if i.first_question is None]
-        qa = QA.load(config_for_corpus(config, corpus.seeds, embedder), embedder=embedder, llm=False,
-                     scorer=AnswerScorer.untrained(embedder))
+        qa = QA.load(
+            config_for_corpus(config, corpus.seeds, embedder),
+            embedder=embedder,
+            llm=False,
+            scorer=AnswerScorer.untrained(embedder),
+        )
         loaded.append((corpus, qa, items))
         started = time.perf_counter()
         made = [m for item in items for m in near_misses(item, qa.searcher.documents_text)] if make_near_misses else []
@@ -187,9 +213,11 @@ def train(config: Config, embedder: str | None = None, corpora=TRAINING_CORPORA,
             if rows:
                 questions.append((corpus.name, item.answerable, rows, labels))
         mine = [q for q in questions if q[0] == corpus.name]
-        log(f"{corpus.name}: {len(items)} tune questions + {len(made)} near misses made from them, "
+        log(
+            f"{corpus.name}: {len(items)} tune questions + {len(made)} near misses made from them, "
             f"{sum(len(q[2]) for q in mine)} sentences, "
-            f"{sum(sum(q[3]) for q in mine)} evidence ({time.perf_counter() - started:.0f} s)")
+            f"{sum(sum(q[3]) for q in mine)} evidence ({time.perf_counter() - started:.0f} s)"
+        )
 
     # 1. Which sentence answers: every question weighs the same, every corpus the same.
     n_per_corpus = {name: sum(q[0] == name for q in questions) for name, *_ in questions}
@@ -207,13 +235,17 @@ def train(config: Config, embedder: str | None = None, corpora=TRAINING_CORPORA,
         qx.append(question_features(rows[best], probabilities[0], probabilities[1] if len(rows) > 1 else 0.0))
         qy.append(int(answerable))
     qy_array = np.asarray(qy)
-    answerable_model = _fit(np.asarray(qx), qy_array, _balanced([q[0] for q in questions], qy_array),
-                            QUESTION_FEATURE_NAMES)
+    answerable_model = _fit(
+        np.asarray(qx), qy_array, _balanced([q[0] for q in questions], qy_array), QUESTION_FEATURE_NAMES
+    )
 
-    info = {"fitted": time.strftime("%Y-%m-%d"),
-            "data": {c.name: {"gold": _shown(c.gold), "split": "tune", "questions": len(items)} for c, _, items in loaded},
-            "sentence_rows": int(len(y)), "evidence_rows": int(y.sum()),
-            "max_false_abstention": MAX_FALSE_ABSTENTION}
+    info = {
+        "fitted": time.strftime("%Y-%m-%d"),
+        "data": {c.name: {"gold": _shown(c.gold), "split": "tune", "questions": len(items)} for c, _, items in loaded},
+        "sentence_rows": int(len(y)),
+        "evidence_rows": int(y.sum()),
+        "max_false_abstention": MAX_FALSE_ABSTENTION,
+    }
     scorer = AnswerScorer(embedder, sentence_model, answerable_model, float("-inf"), info)
 
     # 3. The threshold, on what the pipeline itself does with each tune question.
@@ -226,9 +258,16 @@ def train(config: Config, embedder: str | None = None, corpora=TRAINING_CORPORA,
             group["answerable" if item.answerable else "unanswerable"].append(answer.support)
     scorer.threshold = choose_threshold(groups)
     scorer.info["tune_abstention"] = {
-        name: {"abstention": round(sum(s < scorer.threshold for s in g["unanswerable"]) / max(len(g["unanswerable"]), 1), 3),
-               "false_abstention": round(sum(s < scorer.threshold for s in g["answerable"]) / max(len(g["answerable"]), 1), 3)}
-        for name, g in groups.items()}
+        name: {
+            "abstention": round(
+                sum(s < scorer.threshold for s in g["unanswerable"]) / max(len(g["unanswerable"]), 1), 3
+            ),
+            "false_abstention": round(
+                sum(s < scorer.threshold for s in g["answerable"]) / max(len(g["answerable"]), 1), 3
+            ),
+        }
+        for name, g in groups.items()
+    }
     path = save_scorer(scorer)
     return {"embedder": embedder, "file": str(path), "threshold": scorer.threshold, **scorer.info}
 

@@ -4,6 +4,7 @@ Builds the index folder from a folder of .txt/.md documents: cleaned chunks (chu
 documents, the FAISS vectors and a manifest; prints a summary, or with --inspect a per-document
 report (encoding, characters before/after cleaning, chunks, headings, rules fired, skipped files).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,8 +22,11 @@ def _print_inspect(result) -> None:
         print(f"== {r.doc_id}  [{r.encoding}]  {r.chars_before} -> {r.chars_after} chars, {r.chunks} chunks")
         if r.metadata:
             print("   metadata: " + ", ".join(f"{k}={v}" for k, v in r.metadata.items()))
-        print(f"   headings ({len(r.headings)}): " + " | ".join(h[:30] for h in r.headings[:12])
-              + (" …" if len(r.headings) > 12 else ""))
+        print(
+            f"   headings ({len(r.headings)}): "
+            + " | ".join(h[:30] for h in r.headings[:12])
+            + (" …" if len(r.headings) > 12 else "")
+        )
         print("   rules fired: " + (", ".join(f"{k}×{v}" for k, v in sorted(r.rules_fired.items())) or "none"))
     for s in result.skipped:
         print(f"-- skipped {s.doc_id}: {s.reason}")

@@ -1,4 +1,5 @@
 """Build the index folder: ingest the documents, embed the chunks (cached), write atomically."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -36,8 +37,9 @@ class BuildSummary:
     index_path: str = ""
 
     def describe(self) -> str:
-        vectors = (f", embedder {self.embedder} ({self.newly_embedded} newly embedded)"
-                   if self.embedder else ", no vectors")
+        vectors = (
+            f", embedder {self.embedder} ({self.newly_embedded} newly embedded)" if self.embedder else ", no vectors"
+        )
         skipped = f"; skipped {len(self.skipped)}: " + "; ".join(self.skipped) if self.skipped else ""
         return f"indexed {self.documents} documents, {self.chunks} chunks{vectors} -> {self.index_path}{skipped}"
 
@@ -58,8 +60,9 @@ def build_index(config: Config, *, with_vectors: bool = True, log: Callable[[str
     extra_files = {}
     embedder_name, newly = None, 0
     if with_vectors and result.chunks:
-        embedder = LazyEmbedder(canonical_name(config.embedder),
-                                lambda: load_embedder(config.embedder, config.model_cache))
+        embedder = LazyEmbedder(
+            canonical_name(config.embedder), lambda: load_embedder(config.embedder, config.model_cache)
+        )
         cache = EmbeddingCache(config.model_cache / "embedding_cache.sqlite3")
         try:
             with tqdm(total=len(result.chunks), desc=f"embedding chunks ({embedder.name})", unit="chunk") as bar:
@@ -78,5 +81,11 @@ def build_index(config: Config, *, with_vectors: bool = True, log: Callable[[str
         manifest["embedder"] = {"name": embedder.name, "dim": int(vectors.shape[1])}
         embedder_name = embedder.name
     version = write_index(config.index_dir, result.documents, result.chunks, manifest, extra_files)
-    return BuildSummary(len(result.documents), len(result.chunks), embedder_name, newly,
-                        [f"{s.doc_id} ({s.reason})" for s in result.skipped], str(version))
+    return BuildSummary(
+        len(result.documents),
+        len(result.chunks),
+        embedder_name,
+        newly,
+        [f"{s.doc_id} ({s.reason})" for s in result.skipped],
+        str(version),
+    )

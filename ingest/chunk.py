@@ -5,6 +5,7 @@ period inside a number (`5.2%`, `180.7亿元`) never ends one. Chunks gather who
 section up to ~150-350 characters and repeat one sentence of overlap; table rows are one chunk
 each, searched together with their header.
 """
+
 from __future__ import annotations
 
 import re
@@ -50,7 +51,7 @@ def _cut_long_sentence(text: str, start: int, end: int) -> list[tuple[int, int]]
     """A sentence longer than TARGET_MAX is cut at the last clause break before the limit."""
     pieces = []
     while end - start > TARGET_MAX:
-        window = text[start:start + TARGET_MAX]
+        window = text[start : start + TARGET_MAX]
         breaks = [m.end() for m in _CLAUSE_BREAK.finditer(window) if m.end() >= TARGET_MIN]
         cut = start + (breaks[-1] if breaks else TARGET_MAX)
         pieces.append((start, cut))
@@ -65,8 +66,9 @@ def _group_sentences(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     i = 0
     while i < len(spans):
         j = i
-        while j + 1 < len(spans) and (spans[j][1] - spans[i][0] < TARGET_MIN
-                                      or spans[j + 1][1] - spans[i][0] <= TARGET_MAX):
+        while j + 1 < len(spans) and (
+            spans[j][1] - spans[i][0] < TARGET_MIN or spans[j + 1][1] - spans[i][0] <= TARGET_MAX
+        ):
             if spans[j + 1][1] - spans[i][0] > TARGET_MAX and spans[j][1] - spans[i][0] >= TARGET_MIN:
                 break
             j += 1
@@ -89,9 +91,19 @@ def chunk_document(doc: Document, blocks: list[Block]) -> list[Chunk]:
 
     def add(start: int, end: int, section: str, kind: str = "text", search_prefix: str = "") -> None:
         body = text[start:end]
-        chunks.append(Chunk(id=f"{doc.doc_id}#{len(chunks):04d}", doc=doc.doc_id, title=doc.title,
-                            section=section, text=body, search_text=search_form(search_prefix + body),
-                            start=start, end=end, kind=kind))
+        chunks.append(
+            Chunk(
+                id=f"{doc.doc_id}#{len(chunks):04d}",
+                doc=doc.doc_id,
+                title=doc.title,
+                section=section,
+                text=body,
+                search_text=search_form(search_prefix + body),
+                start=start,
+                end=end,
+                kind=kind,
+            )
+        )
 
     run: list[Block] = []
 
@@ -100,7 +112,7 @@ def chunk_document(doc: Document, blocks: list[Block]) -> list[Chunk]:
             return
         spans: list[tuple[int, int]] = []
         for block in run:
-            for s, e in split_sentences(text[block.start:block.end], block.start):
+            for s, e in split_sentences(text[block.start : block.end], block.start):
                 spans.extend(_cut_long_sentence(text, s, e))
         for start, end in _group_sentences(spans):
             add(start, end, run[0].section)
@@ -109,7 +121,7 @@ def chunk_document(doc: Document, blocks: list[Block]) -> list[Chunk]:
     for block in blocks:
         if block.kind == "table_header":
             flush()
-            table_header = text[block.start:block.end]
+            table_header = text[block.start : block.end]
         elif block.kind == "table_row":
             flush()
             add(block.start, block.end, block.section, "table_row", table_header + "\n")

@@ -4,6 +4,7 @@ snippet from the seeds. `clean_text` runs them in order and reports which fired.
 Rules change the display text (what users see and citations point into); folding for search
 (width, script, spacing) happens separately in `language.normalize.search_form`.
 """
+
 from __future__ import annotations
 
 import re
@@ -76,7 +77,9 @@ def trim_line_whitespace(text: str) -> tuple[str, int]:
 
 
 _TERMINAL = "。！？!?；;…：:”」』）)\"'"
-_NUMBERED_HEADING = re.compile(r"^([一二三四五六七八九十]+、|（[一二三四五六七八九十]+）|\(\s*[一二三四五六七八九十]+\s*\)|\d+[.．、])")
+_NUMBERED_HEADING = re.compile(
+    r"^([一二三四五六七八九十]+、|（[一二三四五六七八九十]+）|\(\s*[一二三四五六七八九十]+\s*\)|\d+[.．、])"
+)
 
 
 def _is_heading_like(line: str) -> bool:
@@ -94,9 +97,14 @@ def join_broken_paragraphs(text: str) -> tuple[str, int]:
             prev = out[-1]
             last_line = prev.rsplit("\n", 1)[-1]
             first_line = para.lstrip("\n").split("\n", 1)[0]
-            if (last_line and last_line[-1] not in _TERMINAL and not _is_heading_like(last_line)
-                    and first_line and not _NUMBERED_HEADING.match(first_line)
-                    and not first_line.startswith(("-", "\t"))):
+            if (
+                last_line
+                and last_line[-1] not in _TERMINAL
+                and not _is_heading_like(last_line)
+                and first_line
+                and not _NUMBERED_HEADING.match(first_line)
+                and not first_line.startswith(("-", "\t"))
+            ):
                 out[-1] = prev + para.lstrip("\n")
                 joined += 1
                 continue

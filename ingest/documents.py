@@ -1,4 +1,5 @@
 """Folder -> cleaned, structured documents and their chunks (no embeddings: see ingest.index)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -16,6 +17,7 @@ from qa_types import Chunk, Document
 @dataclass
 class DocumentReport:
     """What `python -m ingest --inspect` prints for one document."""
+
     doc_id: str
     encoding: str
     chars_before: int
@@ -35,7 +37,9 @@ class IngestResult:
     reports: list[DocumentReport] = field(default_factory=list)
 
 
-def build_document(doc_id: str, raw_text: str, encoding: str = "utf-8") -> tuple[Document, list[Chunk], Counter, list[str]]:
+def build_document(
+    doc_id: str, raw_text: str, encoding: str = "utf-8"
+) -> tuple[Document, list[Chunk], Counter, list[str]]:
     """Clean, structure and chunk one decoded file."""
     text, fired = clean_text(raw_text)
     text, dateline = extract_dateline(text)
@@ -45,7 +49,7 @@ def build_document(doc_id: str, raw_text: str, encoding: str = "utf-8") -> tuple
     title = find_title(text, fallback=Path(doc_id).stem)
     doc = Document(doc_id=doc_id, title=title, text=text, encoding=encoding, metadata=metadata)
     blocks = split_blocks(text, title)
-    headings = [text[b.start:b.end] for b in blocks if b.kind == "heading"]
+    headings = [text[b.start : b.end] for b in blocks if b.kind == "heading"]
     return doc, chunk_document(doc, blocks), fired, headings
 
 
@@ -59,8 +63,17 @@ def ingest_folder(folder: Path) -> IngestResult:
             continue
         result.documents.append(doc)
         result.chunks.extend(chunks)
-        result.reports.append(DocumentReport(
-            doc_id=item.doc_id, encoding=item.encoding, chars_before=len(item.text),
-            chars_after=len(doc.text), chunks=len(chunks), headings=headings, rules_fired=fired,
-            metadata=doc.metadata, sha256=hashlib.sha256(item.raw).hexdigest()))
+        result.reports.append(
+            DocumentReport(
+                doc_id=item.doc_id,
+                encoding=item.encoding,
+                chars_before=len(item.text),
+                chars_after=len(doc.text),
+                chunks=len(chunks),
+                headings=headings,
+                rules_fired=fired,
+                metadata=doc.metadata,
+                sha256=hashlib.sha256(item.raw).hexdigest(),
+            )
+        )
     return result

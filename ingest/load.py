@@ -1,4 +1,5 @@
 """Read every .txt/.md file of a folder, detecting its encoding; skip bad files with a reason."""
+
 from __future__ import annotations
 
 import codecs
@@ -33,7 +34,7 @@ def decode_bytes(raw: bytes) -> tuple[str, str]:
     if not raw.strip():
         raise ValueError("empty file")
     if raw.startswith(codecs.BOM_UTF8):
-        return raw[len(codecs.BOM_UTF8):].decode("utf-8"), "utf-8-sig"
+        return raw[len(codecs.BOM_UTF8) :].decode("utf-8"), "utf-8-sig"
     if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return raw.decode("utf-16"), "utf-16"
     if b"\x00" in raw[:4096]:

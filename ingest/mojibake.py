@@ -53,6 +53,7 @@ Cost: jieba's dictionary and OpenCC load on the first `?` that looks like damage
 shared with the rest of ingest); then seed 004 takes 0.3-0.6 s the first time (tables warm up)
 and about 0.1 s after. Text without `?`/U+FFFD returns at once.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -62,46 +63,70 @@ import re
 import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 __all__ = ["repair_gbk_mojibake"]
 
-LOST = "?\ufffd"                  # what a lost byte became
+LOST = "?\ufffd"  # what a lost byte became
 TONED = "āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜ"
 _PINYIN_WORD = rf"[a-zü{TONED}]*[{TONED}][a-zü{TONED}]*"
-_ANNOTATION = re.compile(rf"\({_PINYIN_WORD}\)")          # `(xié)` after a character
-_HINT = re.compile(rf"\(?({_PINYIN_WORD})\)")             # `(yīng)`, or an orphan `shù)`
-_HUNG_HINT = re.compile(rf"[{LOST}]\(?{_PINYIN_WORD}\)")   # a hint right after a `?`
-_FOLDED_RUN = re.compile(r"[!-~]{1,4}")                  # ASCII that NFKC may have made of a symbol
+_ANNOTATION = re.compile(rf"\({_PINYIN_WORD}\)")  # `(xié)` after a character
+_HINT = re.compile(rf"\(?({_PINYIN_WORD})\)")  # `(yīng)`, or an orphan `shù)`
+_HUNG_HINT = re.compile(rf"[{LOST}]\(?{_PINYIN_WORD}\)")  # a hint right after a `?`
+_FOLDED_RUN = re.compile(r"[!-~]{1,4}")  # ASCII that NFKC may have made of a symbol
 
 # Search limits.
-MAX_RUN_CHARS = 40         # a run must come back into phase within this many characters
-MAX_STEPS = 5_000          # parse states explored per run
+MAX_RUN_CHARS = 40  # a run must come back into phase within this many characters
+MAX_STEPS = 5_000  # parse states explored per run
 MAX_PARSES = 12
 MAX_GAPS = 4
-MAX_FOLD_LEN = 4           # longest ASCII text NFKC makes of one GBK symbol: `(17)`
+MAX_FOLD_LEN = 4  # longest ASCII text NFKC makes of one GBK symbol: `(17)`
 BEAM_WIDTH = 8
-WIDE_BEAM_WIDTH = 32       # when the next character is unknown too, its neighbour cannot judge yet
-CONTEXT_CHARS = 4          # characters of context on each side for the language score
+WIDE_BEAM_WIDTH = 32  # when the next character is unknown too, its neighbour cannot judge yet
+CONTEXT_CHARS = 4  # characters of context on each side for the language score
 MAX_WORD_LEN = 8
 
 # Scores are natural-log probabilities; bonuses are in the same units.
-MIN_MARGIN = 2.0           # a filler must beat every other one by this much, or it is a guess
-                           # (运用/运营 总监) and is left out
-HINT_BONUS = 8.0           # the lost character has the annotated reading
-CACHE_BONUS = 1.5          # per bigram/trigram the document uses elsewhere
-SCRIPT_PENALTY = 3.0       # 务 in a traditional document where 務 also fits
+MIN_MARGIN = 2.0  # a filler must beat every other one by this much, or it is a guess
+# (运用/运营 总监) and is left out
+HINT_BONUS = 8.0  # the lost character has the annotated reading
+CACHE_BONUS = 1.5  # per bigram/trigram the document uses elsewhere
+SCRIPT_PENALTY = 3.0  # 务 in a traditional document where 務 also fits
 SINGLE_CHAR_PENALTY = 3.0  # a character forming no word with its neighbours (the unigram model
-                           # alone prefers 當地|誤|服務 to 當地|政務|服務)
-COMMON_CHAR_FREQ = 300     # a lone character rarer than this (jieba count) is implausible
-MIN_CANDIDATE_FREQ = 30    # rarer characters are neither tried as fillers nor accepted as decoded
+# alone prefers 當地|誤|服務 to 當地|政務|服務)
+COMMON_CHAR_FREQ = 300  # a lone character rarer than this (jieba count) is implausible
+MIN_CANDIDATE_FREQ = 30  # rarer characters are neither tried as fillers nor accepted as decoded
 ASCII_FREQ = 10_000
-PUNCT_FREQ = {             # pseudo-counts (jieba has none); 的 is 318,825
-    ",": 600_000, "。": 300_000, "、": 150_000, "“": 100_000, "”": 100_000, ":": 50_000,
-    "(": 40_000, ")": 40_000, ";": 30_000, "《": 30_000, "》": 30_000, ".": 30_000, "?": 20_000,
-    "%": 20_000, '"': 20_000, "!": 10_000, "…": 10_000, "—": 10_000, "-": 10_000, "‘": 5_000,
-    "’": 5_000, "·": 5_000, "/": 5_000, "'": 5_000, "「": 5_000, "」": 5_000, "【": 5_000, "】": 5_000,
+PUNCT_FREQ = {  # pseudo-counts (jieba has none); 的 is 318,825
+    ",": 600_000,
+    "。": 300_000,
+    "、": 150_000,
+    "“": 100_000,
+    "”": 100_000,
+    ":": 50_000,
+    "(": 40_000,
+    ")": 40_000,
+    ";": 30_000,
+    "《": 30_000,
+    "》": 30_000,
+    ".": 30_000,
+    "?": 20_000,
+    "%": 20_000,
+    '"': 20_000,
+    "!": 10_000,
+    "…": 10_000,
+    "—": 10_000,
+    "-": 10_000,
+    "‘": 5_000,
+    "’": 5_000,
+    "·": 5_000,
+    "/": 5_000,
+    "'": 5_000,
+    "「": 5_000,
+    "」": 5_000,
+    "【": 5_000,
+    "】": 5_000,
 }
 
 PUNCT_CLASH_PENALTY = 6.0  # two marks in a row (`,。`), unless one is a quote or bracket
@@ -184,7 +209,7 @@ class _Lexicon:
         """log P(word); -inf for a mere prefix of a dictionary word; None when no word starts so."""
         lp = self._words.get(word, _UNSEEN)
         if lp is _UNSEEN:
-            f = self.freq.get(word)     # jieba stores every word prefix, with count 0
+            f = self.freq.get(word)  # jieba stores every word prefix, with count 0
             lp = self._words[word] = None if f is None else (math.log(f) - self.log_total if f else -math.inf)
         return lp
 
@@ -246,12 +271,12 @@ def _decode_pair(first: int, second: int) -> str | None:
     return ch if len(ch) == 1 and unicodedata.category(ch) not in ("Co", "Cn", "Cc") else None
 
 
-@lru_cache(maxsize=None)
+@cache
 def _chars_with_lead(lead: int) -> tuple[str, ...]:
     return tuple(ch for t in _TRAIL_BYTES if (ch := _decode_pair(lead, t)))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _chars_with_trail(trail: int) -> tuple[str, ...]:
     return tuple(ch for b in _LEAD_BYTES if (ch := _decode_pair(b, trail)))
 
@@ -292,7 +317,7 @@ def _reads(ch: str | None, reading: str) -> bool:
     return bool(ch) and reading in _pinyin_table().get(str(ord(ch)), "").split(",")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _chars_reading(reading: str) -> tuple[str, ...]:
     """The two-byte GBK characters one of whose readings is `reading`."""
     out = []
@@ -314,10 +339,11 @@ def _chars_reading(reading: str) -> tuple[str, ...]:
 @dataclass(frozen=True)
 class _Slot:
     """An original character with one or two unknown bytes."""
+
     first: int | None
     second: int | None
     hint: str | None
-    left_byte: int | None      # the byte before an unknown first byte: the damaged text paired them
+    left_byte: int | None  # the byte before an unknown first byte: the damaged text paired them
 
     def matches_hint(self, ch: str) -> bool:
         """The hint names `ch`, or the character the damaged text made of left_byte + its lost byte."""
@@ -332,13 +358,14 @@ class _Slot:
 
 @dataclass
 class _Parse:
-    pieces: list               # str (a character whose bytes are known) or _Slot
-    end: int                   # text offset where the run ends
+    pieces: list  # str (a character whose bytes are known) or _Slot
+    end: int  # text offset where the run ends
 
 
 @dataclass(frozen=True)
 class _Pending:
     """The first byte of a character whose second byte is still to come."""
+
     byte: int | None
     left_byte: int | None
     hint: str | None = None
@@ -389,7 +416,7 @@ def _fill_gap(pending: _Pending | None, width: int, hint: str | None, prev: int 
         else:
             pending = _Pending(pending.byte, pending.left_byte, hint)
     if any(p.first is None and p.second is None and not p.hint for p in pieces):
-        raise _Dead    # a wholly lost character and no hint: any guess would be invented text
+        raise _Dead  # a wholly lost character and no hint: any guess would be invented text
     return pending, pieces
 
 
@@ -408,12 +435,12 @@ def _byte_readings(text: str, pos: int) -> list[tuple[bytes, int]]:
             raw = ch.encode("gbk")
         except UnicodeEncodeError:
             return []
-        m = _HINT.match(text, pos + 1)          # pinyin hung on a damaged character: noise
+        m = _HINT.match(text, pos + 1)  # pinyin hung on a damaged character: noise
         return [(raw, m.end() if m else pos + 1)]
-    readings = [(ch.encode(), pos + 1)]         # a raw ASCII byte: survives only as a trail byte
+    readings = [(ch.encode(), pos + 1)]  # a raw ASCII byte: survives only as a trail byte
     folded = _folded_symbols()
     for n in range(1, MAX_FOLD_LEN + 1):
-        readings += [(b, pos + n) for b in folded.get(text[pos:pos + n], ())]
+        readings += [(b, pos + n) for b in folded.get(text[pos : pos + n], ())]
     return readings
 
 
@@ -430,7 +457,7 @@ def _parses(text: str, start: int, left_byte: int | None, lex: _Lexicon) -> list
         steps += 1
         if steps > MAX_STEPS or len(found) >= MAX_PARSES:
             return
-        if pending is None and pos > start:          # a boundary both texts share: the run ends
+        if pending is None and pos > start:  # a boundary both texts share: the run ends
             found.append(_Parse(pieces, pos))
             return
         if pos >= limit:
@@ -452,8 +479,12 @@ def _parses(text: str, start: int, left_byte: int | None, lex: _Lexicon) -> list
                     p, piece = _pair(p, byte, last)
                     last = byte
                     if piece is not None:
-                        if isinstance(piece, str) and not piece.isascii() and lex.char_freq(lex.plain_char(piece)) < MIN_CANDIDATE_FREQ:
-                            raise _Dead     # still out of phase: 佗, á
+                        if (
+                            isinstance(piece, str)
+                            and not piece.isascii()
+                            and lex.char_freq(lex.plain_char(piece)) < MIN_CANDIDATE_FREQ
+                        ):
+                            raise _Dead  # still out of phase: 佗, á
                         new.append(piece)
             except _Dead:
                 continue
@@ -471,6 +502,7 @@ def _parses(text: str, start: int, left_byte: int | None, lex: _Lexicon) -> list
 class _Document:
     """What the document itself says: its script, whether NFKC folded its punctuation, and its
     character bigrams and trigrams (plain form) for the cache bonus."""
+
     traditional: bool
     folds_width: bool
     ngrams: frozenset[str]
@@ -482,7 +514,7 @@ class _Document:
         simp = sum(lex.is_simplified_only(ch) for ch in chars)
         folds_width = not any("\uff01" <= ch <= "\uff5e" for ch in text)
         plain = lex.plain(_ANNOTATION.sub("", text))
-        ngrams = {plain[i:i + n] for n in (2, 3) for i in range(len(plain) - n + 1)}
+        ngrams = {plain[i : i + n] for n in (2, 3) for i in range(len(plain) - n + 1)}
         ngrams = frozenset(g for g in ngrams if not any(c.isspace() or c in LOST for c in g))
         return cls(trad > simp, folds_width, ngrams)
 
@@ -521,7 +553,7 @@ def _options(slot: _Slot, doc: _Document, lex: _Lexicon) -> list[tuple[str, str,
 def _following(pieces: list, k: int, tail: str, lex: _Lexicon) -> str:
     """Known characters after slot k: up to the next slot, or on into the right context."""
     following = ""
-    for nxt in pieces[k + 1:]:
+    for nxt in pieces[k + 1 :]:
         if not isinstance(nxt, str):
             return lex.plain(following)[:CONTEXT_CHARS]
         following += nxt
@@ -530,7 +562,7 @@ def _following(pieces: list, k: int, tail: str, lex: _Lexicon) -> str:
 
 @dataclass
 class _Choice:
-    chars: list[str]           # one character per piece of the parse
+    chars: list[str]  # one character per piece of the parse
     score: float
     parse: _Parse
 
@@ -547,14 +579,14 @@ def _score(parse: _Parse, chars: list[str], left: str, tail: str, doc: _Document
     for k, piece in enumerate(parse.pieces):
         if isinstance(piece, _Slot):
             i = len(left) + k
-            score += _slot_bonus(piece, chars[k], doc, lex) + doc.seen(whole[:i], plain[k], whole[i + 1:])
+            score += _slot_bonus(piece, chars[k], doc, lex) + doc.seen(whole[:i], plain[k], whole[i + 1 :])
     return score
 
 
 def _fill(parse: _Parse, left: str, tail: str, doc: _Document, lex: _Lexicon) -> list[_Choice]:
     """Beam search over the slots of one parse (`left` and `tail` are plain context); returns the
     final beam, rescored as a whole."""
-    beams: list[tuple[list[str], str, float]] = [([], "", 0.0)]    # (chars, plain text, bonuses)
+    beams: list[tuple[list[str], str, float]] = [([], "", 0.0)]  # (chars, plain text, bonuses)
     pieces = parse.pieces
     for k, piece in enumerate(pieces):
         if isinstance(piece, str):
@@ -564,7 +596,7 @@ def _fill(parse: _Parse, left: str, tail: str, doc: _Document, lex: _Lexicon) ->
         options = _options(piece, doc, lex)
         scored = []
         for t, s, b in beams:
-            head = (left + s)[-CONTEXT_CHARS - 2:]
+            head = (left + s)[-CONTEXT_CHARS - 2 :]
             for ch, plain, bonus in options:
                 bonus += b + doc.seen(head, plain, following)
                 scored.append((lex.logprob(head + plain + following) + bonus, t + [ch], s + plain, bonus))
@@ -572,12 +604,13 @@ def _fill(parse: _Parse, left: str, tail: str, doc: _Document, lex: _Lexicon) ->
             return []
         scored.sort(key=lambda x: x[0], reverse=True)
         next_known = k + 1 >= len(pieces) or isinstance(pieces[k + 1], str)
-        beams = [(t, s, b) for _, t, s, b in scored[:BEAM_WIDTH if next_known else WIDE_BEAM_WIDTH]]
+        beams = [(t, s, b) for _, t, s, b in scored[: BEAM_WIDTH if next_known else WIDE_BEAM_WIDTH]]
     return [_Choice(t, _score(parse, t, left, tail, doc, lex), parse) for t, _, _ in beams]
 
 
-def _guessed_slots(best: _Choice, rivals: list[_Choice], left: str, tail: str, doc: _Document,
-                   lex: _Lexicon) -> set[int]:
+def _guessed_slots(
+    best: _Choice, rivals: list[_Choice], left: str, tail: str, doc: _Document, lex: _Lexicon
+) -> set[int]:
     """Slots whose character is a guess: another filling of the same parse scores within
     MIN_MARGIN of the best one, changing that slot alone (运用/运营 总监) or with others (陌生/景色).
     Their characters are left out rather than invented."""
@@ -592,7 +625,7 @@ def _guessed_slots(best: _Choice, rivals: list[_Choice], left: str, tail: str, d
             continue
         for ch, alt, _ in _options(best.parse.pieces[k], doc, lex):
             if alt != plain[k]:
-                other = best.chars[:k] + [ch] + best.chars[k + 1:]
+                other = best.chars[:k] + [ch] + best.chars[k + 1 :]
                 if _score(best.parse, other, left, tail, doc, lex) > best.score - MIN_MARGIN:
                     guessed.add(k)
                     break
@@ -605,7 +638,7 @@ def _guessed_slots(best: _Choice, rivals: list[_Choice], left: str, tail: str, d
 
 def _context_left(out: str, lex: _Lexicon) -> tuple[str, int | None]:
     """Plain left context (annotations removed) and the last byte of the character before the run."""
-    left = _ANNOTATION.sub("", out[-4 * CONTEXT_CHARS - 20:]).rsplit("\n", 1)[-1][-CONTEXT_CHARS:]
+    left = _ANNOTATION.sub("", out[-4 * CONTEXT_CHARS - 20 :]).rsplit("\n", 1)[-1][-CONTEXT_CHARS:]
     last_byte = None
     if left:
         try:
@@ -616,7 +649,7 @@ def _context_left(out: str, lex: _Lexicon) -> tuple[str, int | None]:
 
 
 def _context_right(text: str, pos: int, lex: _Lexicon) -> str:
-    right = _ANNOTATION.sub("", text[pos:pos + 4 * CONTEXT_CHARS + 20]).split("\n", 1)[0]
+    right = _ANNOTATION.sub("", text[pos : pos + 4 * CONTEXT_CHARS + 20]).split("\n", 1)[0]
     return lex.plain(right[:CONTEXT_CHARS])
 
 
@@ -660,17 +693,17 @@ def _looks_damaged(text: str, start: int, end: int, left: str, lex: _Lexicon) ->
 
 def _starts_run(text: str, i: int) -> bool:
     """A `?` followed by something other than space or plain ASCII text: worth an attempt."""
-    nxt = text[i + 1:i + 2]
+    nxt = text[i + 1 : i + 2]
     if not nxt or nxt.isspace():
         return False
     if _HINT.match(text, i + 1):
         return True
-    if nxt in LOST:             # `??`: a whole character lost, when followed by text
-        after = text[i + 2:i + 3]
+    if nxt in LOST:  # `??`: a whole character lost, when followed by text
+        after = text[i + 2 : i + 3]
         return bool(after) and not after.isspace() and after not in LOST
-    if nxt.isascii():           # `?!叭`, `?T谕`, `?(13)鄄`: NFKC'd symbols, then out-of-phase text
+    if nxt.isascii():  # `?!叭`, `?T谕`, `?(13)鄄`: NFKC'd symbols, then out-of-phase text
         m = _FOLDED_RUN.match(text, i + 1)
-        after = text[m.end():m.end() + 1]
+        after = text[m.end() : m.end() + 1]
         return bool(after) and not after.isascii() and not after.isspace() and after not in TONED + "ü"
     return True
 
@@ -684,8 +717,9 @@ def _fold_width(text: str) -> str:
     return "".join(out)
 
 
-def _best_repair(text: str, start: int, parses: list[_Parse], left: str, doc: _Document,
-                 lex: _Lexicon) -> tuple[str, int, str] | None:
+def _best_repair(
+    text: str, start: int, parses: list[_Parse], left: str, doc: _Document, lex: _Lexicon
+) -> tuple[str, int, str] | None:
     """The repair of the run at `start` as (verdict, end, replacement), or None when no reading is
     plausible and better than the damaged text. Fillers that are guesses are left out; when two
     readings of the bytes are about as good, the whole run is a guess and is dropped."""
@@ -698,14 +732,17 @@ def _best_repair(text: str, start: int, parses: list[_Parse], left: str, doc: _D
     fixed = _fold_width(best.text) if doc.folds_width else best.text
     plain = lex.plain(fixed)
     between = _raw(text, best.parse.end, far, lex)
-    plausible = (not any(ch in LOST for ch in fixed)
-                 and lex.implausible(left + plain + between, len(left), len(left) + len(plain)) == 0)
+    plausible = (
+        not any(ch in LOST for ch in fixed)
+        and lex.implausible(left + plain + between, len(left), len(left) + len(plain)) == 0
+    )
     better = lex.logprob(left + plain + between + right) > lex.logprob(left + _raw(text, start, far, lex) + right)
     if not (plausible and better):
         return None
     end = best.parse.end
-    rival = max((c.score for c in choices if c.parse is not best.parse and lex.plain(c.text) != plain),
-                default=-math.inf)
+    rival = max(
+        (c.score for c in choices if c.parse is not best.parse and lex.plain(c.text) != plain), default=-math.inf
+    )
     if best.score - rival < MIN_MARGIN:
         return "dropped", max(end, _garbage_extent(text, start, lex)), ""
     guessed = _guessed_slots(best, choices, left, between + right, doc, lex)

@@ -1,5 +1,6 @@
 """Document structure: title, metadata (issuer, document number, date, source, author), headings
 and the section path of every paragraph or table row, all as offsets into the cleaned text."""
+
 from __future__ import annotations
 
 import re
@@ -22,14 +23,17 @@ _ISSUER_LINE = re.compile(r"^(.{2,30}?(人民政府|办公室|辦公室|委员�
 _PUBLISHED_BY = re.compile(r"^[(（](?!此件)([^()（）]{2,30}?)(发布|發布)[)）]")
 _BYLINE = re.compile(r"[(（]([\u4e00-\u9fff]{2,4})[)）]\s*$")
 # `人民網北京2月25日電 (記者孟竹)`: source, place, date and reporter of a news wire.
-DATELINE = re.compile(r"^(?P<source>[\u4e00-\u9fff]{2,8}?[网網])(?P<place>[\u4e00-\u9fff]{2,4}?)"
-                      r"(?P<date>\d{1,2}月\d{1,2}日)[电電]\s*[(（](?:记者|記者)(?P<author>[\u4e00-\u9fff、]{2,12})[)）]")
+DATELINE = re.compile(
+    r"^(?P<source>[\u4e00-\u9fff]{2,8}?[网網])(?P<place>[\u4e00-\u9fff]{2,4}?)"
+    r"(?P<date>\d{1,2}月\d{1,2}日)[电電]\s*[(（](?:记者|記者)(?P<author>[\u4e00-\u9fff、]{2,12})[)）]"
+)
 _ENCLOSED_TITLE = re.compile(r"现将《([^》]{4,60})》|現將《([^》]{4,60})》")
 
 
 @dataclass
 class Block:
     """A paragraph, heading or table row: offsets into the cleaned text and its section path."""
+
     start: int
     end: int
     kind: str  # "paragraph" | "heading" | "table_header" | "table_row"
@@ -50,8 +54,14 @@ def heading_level(line: str, in_table: bool = False) -> int:
 
 
 def _is_metadata_line(line: str) -> bool:
-    return bool(re.fullmatch(r"[(（][^()（）]*[)）]", line) or _BYLINE.search(line) or _PUBLISHED_BY.match(line) or _DATE_LINE.match(line)
-                or _ISSUER_LINE.match(line) or _DOC_NUMBER.search(line))
+    return bool(
+        re.fullmatch(r"[(（][^()（）]*[)）]", line)
+        or _BYLINE.search(line)
+        or _PUBLISHED_BY.match(line)
+        or _DATE_LINE.match(line)
+        or _ISSUER_LINE.match(line)
+        or _DOC_NUMBER.search(line)
+    )
 
 
 def extract_dateline(text: str) -> tuple[str, dict[str, str]]:
@@ -61,7 +71,7 @@ def extract_dateline(text: str) -> tuple[str, dict[str, str]]:
         if found:
             meta = {k: v for k, v in found.groupdict().items() if v}
             cut = match.start() + found.end()
-            return text[:match.start()] + text[cut:].lstrip(" "), meta
+            return text[: match.start()] + text[cut:].lstrip(" "), meta
     return text, {}
 
 
@@ -70,7 +80,7 @@ def extract_metadata(text: str) -> dict[str, str]:
     meta: dict[str, str] = {}
     lines = [line.strip() for line in text.split("\n") if line.strip()]
     head = lines[:15]
-    if (number := _DOC_NUMBER.search("\n".join(head))):
+    if number := _DOC_NUMBER.search("\n".join(head)):
         meta["doc_number"] = number.group()
     for line in head:
         if (issuer := _ISSUER_LINE.match(line)) and "issuer" not in meta:
@@ -78,7 +88,7 @@ def extract_metadata(text: str) -> dict[str, str]:
         if _DATE_LINE.match(line) and "date" not in meta:
             meta["date"] = line
     for line in lines:
-        if (published := _PUBLISHED_BY.match(line)):
+        if published := _PUBLISHED_BY.match(line):
             meta.setdefault("source", published.group(1))
         if len(line) <= 40 and (byline := _BYLINE.search(line)):
             meta.setdefault("author", byline.group(1))
@@ -88,12 +98,18 @@ def extract_metadata(text: str) -> dict[str, str]:
 def find_title(text: str, fallback: str) -> str:
     """A notice that issues a plan (`现将《X》印发`) is titled by the plan; otherwise the first
     short standalone line without sentence punctuation is the headline."""
-    if (enclosed := _ENCLOSED_TITLE.search(text)):
+    if enclosed := _ENCLOSED_TITLE.search(text):
         return enclosed.group(1) or enclosed.group(2)
     for line in text.split("\n"):
         line = line.strip()
-        if 4 <= len(line) <= 40 and not _SENTENCE_END.search(line) and not re.search(r"[，,]", line) \
-                and not _ISSUER_LINE.match(line) and not _DOC_NUMBER.search(line) and heading_level(line) in (0, 4):
+        if (
+            4 <= len(line) <= 40
+            and not _SENTENCE_END.search(line)
+            and not re.search(r"[，,]", line)
+            and not _ISSUER_LINE.match(line)
+            and not _DOC_NUMBER.search(line)
+            and heading_level(line) in (0, 4)
+        ):
             return line
     return fallback
 

@@ -6,6 +6,7 @@ rows is left empty (`\\t`) after its first row. Each row comes back as one line
 `产业总量 | 1 | 全区规模以上先进制造业总产值 | 亿元 | 2024年目标 650 | 2025年目标 680`, the
 header as `类型 | 序号 | …`, so a question about one indicator finds its row with the column names.
 """
+
 from __future__ import annotations
 
 import re

@@ -6,6 +6,7 @@ money in 元; a place name ends in an administrative or geographic suffix. The a
 them into two features (the question asks a typed value; the sentence holds one of that type) and
 learns how much they matter.
 """
+
 from __future__ import annotations
 
 import re
@@ -19,18 +20,28 @@ MEASURED_KINDS = ("percent", "area", "money")
 _QUESTION_PATTERNS: dict[str, re.Pattern] = {
     # 哪一年 / 何年 / which year ask for a year; 什么时候 / when may be answered by a year or a day.
     "year": re.compile(r"哪一?年|何年|什么年份|年份是|\b(?:which|what) year\b|\bin what year\b", re.I),
-    "date": re.compile(r"什么时候|何时|哪一?天|几月|几号|什么日期|日期|哪个月|\bwhen\b|\bwhat date\b|\bwhat day\b", re.I),
-    "percent": re.compile(r"百分之|百分比|比重|占比|比例|增长了?多少|增幅|增速|下降了?多少|提高了?多少|"
-                          r"\bpercent|\bshare\b|\bproportion\b|\bgrowth rate\b|\bby how much\b", re.I),
+    "date": re.compile(
+        r"什么时候|何时|哪一?天|几月|几号|什么日期|日期|哪个月|\bwhen\b|\bwhat date\b|\bwhat day\b", re.I
+    ),
+    "percent": re.compile(
+        r"百分之|百分比|比重|占比|比例|增长了?多少|增幅|增速|下降了?多少|提高了?多少|"
+        r"\bpercent|\bshare\b|\bproportion\b|\bgrowth rate\b|\bby how much\b",
+        re.I,
+    ),
     "area": re.compile(r"面积|占地|多大|\barea\b|\bhow (?:large|big)\b|\bhectares?\b|\bsquare\b", re.I),
-    "money": re.compile(r"投资|资金|金额|多少钱|收入|营收|产值|税收|预算|造价|成本|费用|补贴|元|"
-                        r"\binvest|\bbudget\b|\brevenue\b|\bincome\b|\bcost\b|\bfunding\b|\bmoney\b|\boutput value\b",
-                        re.I),
+    "money": re.compile(
+        r"投资|资金|金额|多少钱|收入|营收|产值|税收|预算|造价|成本|费用|补贴|元|"
+        r"\binvest|\bbudget\b|\brevenue\b|\bincome\b|\bcost\b|\bfunding\b|\bmoney\b|\boutput value\b",
+        re.I,
+    ),
     "count": re.compile(r"多少|几[个家项栋座名万亿年次所处条位种批期]|\bhow many\b|\bnumber of\b", re.I),
     "person": re.compile(r"谁|哪位|什么人|何人|\bwho\b|\bwhom\b", re.I),
     "place": re.compile(r"哪里|哪儿|在哪|何处|什么地方|何地|哪个(?:省|市|县|区|镇|国家|城市)|\bwhere\b", re.I),
-    "list": re.compile(r"哪些|有哪|包括哪|哪[两二三四五六七八九十几]|\bwhich\b.*\b(?:are|were)\b|\bwhat (?:are|were)\b|"
-                       r"\blist\b", re.I),
+    "list": re.compile(
+        r"哪些|有哪|包括哪|哪[两二三四五六七八九十几]|\bwhich\b.*\b(?:are|were)\b|\bwhat (?:are|were)\b|"
+        r"\blist\b",
+        re.I,
+    ),
 }
 
 _NUMBER = r"(?:\d+(?:\.\d+)?|[零〇一二两三四五六七八九十百千万亿]+)"
@@ -38,21 +49,31 @@ _VALUE_PATTERNS: dict[str, re.Pattern] = {
     # A year: four digits before 年 (2023年), or a bare 19xx/20xx; 年代 and 世纪 date an era.
     "year": re.compile(r"(?:1[0-9]|20)\d\d\s*年|\b(?:1[5-9]|20)\d\d\b|\d+\s*年代|[一二三四五六七八九十\d]+\s*世纪"),
     # A day or month (3月5日, 5月), or a year (a "when" question is answered by either).
-    "date": re.compile(r"\d{1,2}\s*月|\d{1,2}\s*[日号]|[一二三四五六七八九十]+月|(?:1[0-9]|20)\d\d\s*年|"
-                       r"\b(?:1[5-9]|20)\d\d\b|年代|世纪|初期|末期|年间|期间|之后|之前|以后|以前|上旬|中旬|下旬|春|秋"),
-    "percent": re.compile(r"\d+(?:\.\d+)?\s*[%％]|百分之|个百分点|[一二三四五六七八九]成|\d+(?:\.\d+)?\s*倍|翻[一两番]"),
+    "date": re.compile(
+        r"\d{1,2}\s*月|\d{1,2}\s*[日号]|[一二三四五六七八九十]+月|(?:1[0-9]|20)\d\d\s*年|"
+        r"\b(?:1[5-9]|20)\d\d\b|年代|世纪|初期|末期|年间|期间|之后|之前|以后|以前|上旬|中旬|下旬|春|秋"
+    ),
+    "percent": re.compile(
+        r"\d+(?:\.\d+)?\s*[%％]|百分之|个百分点|[一二三四五六七八九]成|\d+(?:\.\d+)?\s*倍|翻[一两番]"
+    ),
     "area": re.compile(_NUMBER + r"\s*(?:万|千|百)?\s*(?:平方米|平方公里|平方千米|公顷|亩|㎡|m2|km2|平米)"),
     "money": re.compile(_NUMBER + r"\s*(?:万|千|百|亿)*\s*(?:元|美元|欧元|英镑|日元|港元|台币)"),
     # A count: a number followed by a measure word (个, 家, 项 …) or by 万/亿 (a quantity of something).
-    "count": re.compile(_NUMBER + r"\s*(?:余|多)?\s*(?:万|亿)?\s*(?:[个家项栋座名位条种批期件台套辆人户所处次场部本只头匹株枚篇首届]|"
-                        r"万|亿)|\d{2,}"),
+    "count": re.compile(
+        _NUMBER + r"\s*(?:余|多)?\s*(?:万|亿)?\s*(?:[个家项栋座名位条种批期件台套辆人户所处次场部本只头匹株枚篇首届]|"
+        r"万|亿)|\d{2,}"
+    ),
     # A person: a reporter/official title next to a name, or a Chinese surname + 1-2 characters
     # marked by a role word; too open to detect exactly, so any role word counts as a hint.
-    "person": re.compile(r"(?:先生|女士|教授|博士|主席|总统|总理|书记|主任|部长|局长|镇长|区长|市长|经理|董事长|"
-                         r"创始人|作者|导演|演员|歌手|记者|皇帝|国王|王后|将军|校长|院长|委员|代表|者)|"
-                         r"[\u4e00-\u9fff]{1,2}[·•][\u4e00-\u9fff]{1,6}|[A-Z][a-z]+ [A-Z][a-z]+"),
-    "place": re.compile(r"[\u4e00-\u9fff]{1,8}(?:省|市|县|区|镇|乡|村|街道|街|路|国|州|岛|山|河|湖|江|海|港|湾|"
-                        r"园区|开发区|新区|大陆|半岛|城|府|郡)|位于|坐落|地处|在[\u4e00-\u9fff]{2,8}"),
+    "person": re.compile(
+        r"(?:先生|女士|教授|博士|主席|总统|总理|书记|主任|部长|局长|镇长|区长|市长|经理|董事长|"
+        r"创始人|作者|导演|演员|歌手|记者|皇帝|国王|王后|将军|校长|院长|委员|代表|者)|"
+        r"[\u4e00-\u9fff]{1,2}[·•][\u4e00-\u9fff]{1,6}|[A-Z][a-z]+ [A-Z][a-z]+"
+    ),
+    "place": re.compile(
+        r"[\u4e00-\u9fff]{1,8}(?:省|市|县|区|镇|乡|村|街道|街|路|国|州|岛|山|河|湖|江|海|港|湾|"
+        r"园区|开发区|新区|大陆|半岛|城|府|郡)|位于|坐落|地处|在[\u4e00-\u9fff]{2,8}"
+    ),
     # A list: at least two items separated by the enumeration comma, or a numbered series.
     "list": re.compile(r"[^、，。]{1,20}、[^、，。]{1,20}|[①②③④⑤]|（[一二三四五]）"),
 }
@@ -68,7 +89,9 @@ def asked_kind(question: str) -> str:
     return next((kind for kind in MEASURED_KINDS if _QUESTION_PATTERNS[kind].search(question)), "count")
 
 
-_HOW_MUCH = re.compile(r"多[大高长远重久宽深]|几成|\bhow (?:much|large|big|long|far|high)\b|\bwhat (?:percentage|share)\b", re.I)
+_HOW_MUCH = re.compile(
+    r"多[大高长远重久宽深]|几成|\bhow (?:much|large|big|long|far|high)\b|\bwhat (?:percentage|share)\b", re.I
+)
 
 
 def holds_kind(sentence: str, kind: str) -> bool:
@@ -80,8 +103,10 @@ def holds_kind(sentence: str, kind: str) -> bool:
 
 # Words that make a sentence a question, or glue it together, and say nothing about the content:
 # they are left out when measuring how much of a question a passage contains.
-QUESTION_WORDS = re.compile(r"什么|多少|哪些|哪个|哪里|哪儿|哪一|哪|谁|几|吗|呢|吧|如何|怎么|怎样|为何|为什么|何时|何地|"
-                            r"何种|是否|是不是|请问|[的了是在有与和及为被把将对于从向也都就并或而]")
+QUESTION_WORDS = re.compile(
+    r"什么|多少|哪些|哪个|哪里|哪儿|哪一|哪|谁|几|吗|呢|吧|如何|怎么|怎样|为何|为什么|何时|何地|"
+    r"何种|是否|是不是|请问|[的了是在有与和及为被把将对于从向也都就并或而]"
+)
 _CJK_RUN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
 _ASCII_WORD = re.compile(r"[0-9a-z]+(?:\.[0-9]+)?")
 
@@ -90,7 +115,7 @@ def content_bigrams(search_form_text: str) -> set[str]:
     """Character bigrams of the Chinese runs (question words removed) and whole ASCII words and
     numbers: a segmentation-free fingerprint of what a question is about."""
     text = QUESTION_WORDS.sub(" ", search_form_text.lower())
-    grams = {run[i:i + 2] for run in _CJK_RUN.findall(text) for i in range(len(run) - 1)}
+    grams = {run[i : i + 2] for run in _CJK_RUN.findall(text) for i in range(len(run) - 1)}
     grams |= {run for run in _CJK_RUN.findall(text) if len(run) == 1}
     return grams | set(_ASCII_WORD.findall(text))
 

@@ -2,6 +2,7 @@
 
 Shared by ingest (chunks) and retrieval (queries) so both sides normalise the same way.
 """
+
 from __future__ import annotations
 
 import re
@@ -11,7 +12,9 @@ from functools import lru_cache
 from opencc import OpenCC
 
 _CJK = r"\u3400-\u9fff\uf900-\ufaff"
-_SPACE_AROUND_CJK = re.compile(rf"(?<=[{_CJK}])[ \t\u3000]+(?=[0-9A-Za-z%{_CJK}])|(?<=[0-9A-Za-z%])[ \t\u3000]+(?=[{_CJK}])")
+_SPACE_AROUND_CJK = re.compile(
+    rf"(?<=[{_CJK}])[ \t\u3000]+(?=[0-9A-Za-z%{_CJK}])|(?<=[0-9A-Za-z%])[ \t\u3000]+(?=[{_CJK}])"
+)
 _RUNS_OF_SPACE = re.compile(r"[ \t\u3000]+")
 
 

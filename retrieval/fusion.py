@@ -3,13 +3,15 @@
 RRF needs no score calibration between BM25 and cosine, which live on different scales; k = 60 is
 the usual constant (Cormack et al. 2009). The weights let one list count more than another.
 """
+
 from __future__ import annotations
 
 RRF_K = 60
 
 
-def reciprocal_rank_fusion(rankings: list[list[int]], weights: list[float] | None = None,
-                           k: int = RRF_K) -> dict[int, float]:
+def reciprocal_rank_fusion(
+    rankings: list[list[int]], weights: list[float] | None = None, k: int = RRF_K
+) -> dict[int, float]:
     """rankings: lists of item ids, best first. Returns id -> fused score."""
     weights = weights or [1.0] * len(rankings)
     fused: dict[int, float] = {}

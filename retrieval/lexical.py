@@ -3,6 +3,7 @@
 LangChain's default BM25 preprocessing splits on spaces, which leaves a Chinese sentence as one
 token; jieba's search mode also emits the sub-words of long words (先进制造业 -> 先进, 制造, …).
 """
+
 from __future__ import annotations
 
 import logging
@@ -15,10 +16,12 @@ import numpy as np
 jieba.setLogLevel(logging.WARNING)
 
 # Function words that match everywhere and rank nothing; kept short on purpose.
-STOPWORDS = frozenset("的 了 是 在 和 与 及 等 有 为 对 中 将 把 被 于 个 也 都 就 并 或 其 这 那 啊 吗 呢 吧 "
-                      "什么 多少 哪些 哪个 哪 怎么 如何 是否 几 谁 何 请问 一下 分别 各 各自 一共 总共 其中 目前 "
-                      "怎样 为什么 两篇 the a an of to in and is are "
-                      "what which how many much who does do was were for on by with".split())
+STOPWORDS = frozenset(
+    "的 了 是 在 和 与 及 等 有 为 对 中 将 把 被 于 个 也 都 就 并 或 其 这 那 啊 吗 呢 吧 "
+    "什么 多少 哪些 哪个 哪 怎么 如何 是否 几 谁 何 请问 一下 分别 各 各自 一共 总共 其中 目前 "
+    "怎样 为什么 两篇 the a an of to in and is are "
+    "what which how many much who does do was were for on by with".split()
+)
 _TOKEN_OK = re.compile(r"[0-9a-z\u3400-\u9fff]")
 
 

@@ -9,6 +9,7 @@ Rerank features per candidate chunk (all 0..1):
   number  share of the question's quantities found in the chunk (only when it has any)
 English questions against Chinese text share no terms, so for them only the dense signals count.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -52,8 +53,15 @@ class Candidate:
 
 
 class HybridSearcher:
-    def __init__(self, chunks: list[Chunk], chunk_vectors: np.ndarray, faiss_index, sentence_spans: np.ndarray,
-                 sentence_vectors: np.ndarray, documents_text: dict[str, str]) -> None:
+    def __init__(
+        self,
+        chunks: list[Chunk],
+        chunk_vectors: np.ndarray,
+        faiss_index,
+        sentence_spans: np.ndarray,
+        sentence_vectors: np.ndarray,
+        documents_text: dict[str, str],
+    ) -> None:
         self.chunks = chunks
         self.chunk_vectors = chunk_vectors
         self.faiss_index = faiss_index
@@ -61,8 +69,9 @@ class HybridSearcher:
         # words of a question; the document title is true of every passage of the document, so a
         # question naming the document (`行动计划的…`) does not favour the one passage that repeats
         # the title (a notice's preamble). The lexical side indexes both with the text.
-        self.lexical = LexicalIndex([f"{search_form(c.title)}\n{search_form(section_leaf(c.section))}\n{c.search_text}"
-                                     for c in chunks])
+        self.lexical = LexicalIndex(
+            [f"{search_form(c.title)}\n{search_form(section_leaf(c.section))}\n{c.search_text}" for c in chunks]
+        )
         self.doc_token_sets = [set(t) for t in self.lexical.doc_tokens]
         self.sentence_vectors = sentence_vectors
         self.sentences_of: dict[int, list[int]] = {}
@@ -81,7 +90,9 @@ class HybridSearcher:
     def corpus_bigrams(self) -> set[str]:
         """Every character bigram of the documents (search form), built on first use."""
         if self._corpus_bigrams is None:
-            self._corpus_bigrams = {form[i:i + 2] for form in self.document_forms.values() for i in range(len(form) - 1)}
+            self._corpus_bigrams = {
+                form[i : i + 2] for form in self.document_forms.values() for i in range(len(form) - 1)
+            }
         return self._corpus_bigrams
 
     def doc_freq(self, token: str) -> int:
@@ -102,7 +113,9 @@ class HybridSearcher:
             self._sentence_forms[row] = (form, set(tokenize(form)))
         return self._sentence_forms[row]
 
-    def sentence_before(self, candidate: Candidate, sentence: ScoredSentence) -> tuple[Candidate, ScoredSentence] | None:
+    def sentence_before(
+        self, candidate: Candidate, sentence: ScoredSentence
+    ) -> tuple[Candidate, ScoredSentence] | None:
         """The sentence just before `sentence` in its document, with the candidate of the chunk that
         holds it: the chunk before when `sentence` opens its chunk. None at a document's start."""
         earlier = [s for s in candidate.sentences if s.end <= sentence.start]
@@ -119,8 +132,9 @@ class HybridSearcher:
         before = ScoredSentence(start, end, sentence.cosine, sentence.cover, tokens, form, sentence.has_focus)
         return Candidate(i, self.chunks[i], candidate.score, {}, [before]), before
 
-    def sentences_after(self, candidate: Candidate, sentence: ScoredSentence,
-                        count: int) -> list[tuple[Candidate, ScoredSentence]]:
+    def sentences_after(
+        self, candidate: Candidate, sentence: ScoredSentence, count: int
+    ) -> list[tuple[Candidate, ScoredSentence]]:
         """Up to `count` sentences following `sentence` in its document, in order, each with the
         candidate of the chunk that holds it (later chunks of the same document when needed)."""
         found = [(candidate, s) for s in candidate.sentences if s.start >= sentence.end][:count]
@@ -131,13 +145,17 @@ class HybridSearcher:
                 _, start, end = (int(x) for x in self.sentence_spans[row])
                 if start >= last_end and len(found) < count:
                     form, tokens = self._sentence_form(row)
-                    after = ScoredSentence(start, end, sentence.cosine, sentence.cover, tokens, form, sentence.has_focus)
+                    after = ScoredSentence(
+                        start, end, sentence.cosine, sentence.cover, tokens, form, sentence.has_focus
+                    )
                     found.append((Candidate(i, self.chunks[i], candidate.score, {}, [after]), after))
                     last_end = end
             i += 1
         return found
 
-    def search(self, search_question: str, query_vector: np.ndarray, lang: str, k: int = 10) -> tuple[list[Candidate], QueryTerms]:
+    def search(
+        self, search_question: str, query_vector: np.ndarray, lang: str, k: int = 10
+    ) -> tuple[list[Candidate], QueryTerms]:
         terms = analyse_query(search_question, self.idf, self.doc_freq, len(self.chunks), lang)
         n = len(self.chunks)
         depth = min(CANDIDATES_PER_LIST, n)
@@ -153,10 +171,11 @@ class HybridSearcher:
         for i in pool:
             candidates.append(self._score(i, query_vector, terms, bm25[i] / top_bm25, fused[i] / top_fused, lang))
         candidates.sort(key=lambda c: c.score, reverse=True)
-        return candidates[:max(k, 10)], terms
+        return candidates[: max(k, 10)], terms
 
-    def _score(self, i: int, query_vector: np.ndarray, terms: QueryTerms, bm25_norm: float,
-               fused_norm: float, lang: str) -> Candidate:
+    def _score(
+        self, i: int, query_vector: np.ndarray, terms: QueryTerms, bm25_norm: float, fused_norm: float, lang: str
+    ) -> Candidate:
         chunk = self.chunks[i]
         rows = self.sentences_of.get(i, [])
         cosines = (self.sentence_vectors[rows].astype(np.float32) @ query_vector) if rows else np.zeros(0)

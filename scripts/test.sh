@@ -5,6 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/setup_llm.sh
+# Lint and format are part of the suite: a tree ruff would change does not pass.
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
 # The eval gate answers through the default index; building it costs nothing when the seeds and
 # the embedding cache are unchanged.
 .venv/bin/python -m ingest

@@ -3,6 +3,7 @@
 Every limit fails with a message that names the field and the limit; server/errors.py turns those
 into a short JSON error. The chat page applies the same question rules through `clean_question`.
 """
+
 from __future__ import annotations
 
 from typing import Literal
@@ -41,8 +42,9 @@ class Turn(BaseModel):
 
 class AskRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    question: str = Field(description=f"1 to {MAX_QUESTION_CHARS} characters",
-                          examples=["小米汽车一期占地面积有多大？"])
+    question: str = Field(
+        description=f"1 to {MAX_QUESTION_CHARS} characters", examples=["小米汽车一期占地面积有多大？"]
+    )
     history: list[Turn] | None = Field(default=None, description=f"earlier messages, at most {MAX_HISTORY_TURNS}")
 
     @field_validator("question")
@@ -70,8 +72,11 @@ class CitationOut(BaseModel):
     start: int = Field(description="offset of the cited sentence in the cleaned document")
     end: int
     quote: str = Field(description="the cited sentence")
-    passage_start: int = Field(0, description="offset of the passage in the document: "
-                                              "text[start - passage_start : end - passage_start] is the quote")
+    passage_start: int = Field(
+        0,
+        description="offset of the passage in the document: "
+        "text[start - passage_start : end - passage_start] is the quote",
+    )
     passage_end: int = 0
 
 

@@ -4,6 +4,7 @@ Bad input gets a 4xx whose `error` says what to fix: 400 when the body is not JS
 it is JSON of the wrong shape. Anything unexpected is logged in full on the server and answered
 with a one-line 500, so no stack trace ever reaches a client.
 """
+
 from __future__ import annotations
 
 import logging

@@ -5,12 +5,13 @@ without a lock). WAL mode lets readers and the writer proceed together; `busy_ti
 writer wait for the write lock instead of failing with "database is locked"; synchronous=FULL makes
 each committed row survive a power cut, not only a crash of this process.
 """
+
 from __future__ import annotations
 
 import json
 import sqlite3
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -45,8 +46,9 @@ class FeedbackStore:
         if conn is None:
             # isolation_level=None: each INSERT is its own transaction, committed when it returns.
             # check_same_thread=False only so that close() may close it from another thread.
-            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
-                                   check_same_thread=False)
+            conn = sqlite3.connect(
+                self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+            )
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             conn.execute("PRAGMA synchronous=FULL")
@@ -55,23 +57,31 @@ class FeedbackStore:
                 self._opened.append(conn)
         return conn
 
-    def add(self, rating: Literal["up", "down"], question: str, answer: str, citations: list[dict],
-            source: Literal["chat", "widget", "api"]) -> int:
+    def add(
+        self,
+        rating: Literal["up", "down"],
+        question: str,
+        answer: str,
+        citations: list[dict],
+        source: Literal["chat", "widget", "api"],
+    ) -> int:
         """Store one rating; returns its row id. The row is on disk when this returns."""
         if rating not in RATINGS:
             raise ValueError(f"rating must be one of {RATINGS}, not {rating!r}")
         if source not in SOURCES:
             raise ValueError(f"source must be one of {SOURCES}, not {source!r}")
-        created = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+        created = datetime.now(UTC).isoformat(timespec="milliseconds")
         cursor = self._connection().execute(
             "INSERT INTO feedback (created_at, rating, source, question, answer, citations) VALUES (?, ?, ?, ?, ?, ?)",
-            (created, rating, source, question, answer, json.dumps(citations, ensure_ascii=False)))
+            (created, rating, source, question, answer, json.dumps(citations, ensure_ascii=False)),
+        )
         return int(cursor.lastrowid)
 
     def rows(self) -> list[dict]:
         """Every stored rating, oldest first, with citations decoded."""
         cursor = self._connection().execute(
-            "SELECT id, created_at, rating, source, question, answer, citations FROM feedback ORDER BY id")
+            "SELECT id, created_at, rating, source, question, answer, citations FROM feedback ORDER BY id"
+        )
         names = [d[0] for d in cursor.description]
         rows = [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
         for row in rows:

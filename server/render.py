@@ -4,6 +4,7 @@ Everything that comes from a user or a document goes through `html.escape` befor
 markup, so a question such as `<img src=x onerror=…>` is shown as text. The chatbot renders these
 strings as HTML (markdown off), and Gradio's sanitiser runs on top as a second line of defence.
 """
+
 from __future__ import annotations
 
 import html
@@ -14,12 +15,27 @@ from qa_types import Answer, Citation, Passage
 _MARKER = re.compile(r"\[(\d{1,3})\]")
 
 LABELS = {  # in the answer's language
-    "zh-Hans": {"sources": "来源", "related": "相关段落（未找到答案）", "rewritten": "理解为", "colon": "：",
-                "working": "正在查找…"},
-    "zh-Hant": {"sources": "來源", "related": "相關段落（未找到答案）", "rewritten": "理解為", "colon": "：",
-                "working": "正在查找…"},
-    "en": {"sources": "Sources", "related": "Related passages (no answer found)", "rewritten": "Understood as",
-           "colon": ": ", "working": "Searching…"},
+    "zh-Hans": {
+        "sources": "来源",
+        "related": "相关段落（未找到答案）",
+        "rewritten": "理解为",
+        "colon": "：",
+        "working": "正在查找…",
+    },
+    "zh-Hant": {
+        "sources": "來源",
+        "related": "相關段落（未找到答案）",
+        "rewritten": "理解為",
+        "colon": "：",
+        "working": "正在查找…",
+    },
+    "en": {
+        "sources": "Sources",
+        "related": "Related passages (no answer found)",
+        "rewritten": "Understood as",
+        "colon": ": ",
+        "working": "Searching…",
+    },
 }
 ERROR_HTML = '<p class="qa-error">出错了，请稍后再试。Something went wrong; please try again.</p>'
 
@@ -69,13 +85,16 @@ def section_path(title: str, section: str) -> str:
 def _source_item(label: str, title: str, section: str, passage_html: str) -> str:
     section_text = section_path(title, section)
     section_line = f'<div class="qa-section">{html.escape(section_text)}</div>' if section_text else ""
-    return (f'<li class="qa-source"><div class="qa-title">{label}{html.escape(title)}</div>{section_line}'
-            f'<blockquote class="qa-passage">{passage_html}</blockquote></li>')
+    return (
+        f'<li class="qa-source"><div class="qa-title">{label}{html.escape(title)}</div>{section_line}'
+        f'<blockquote class="qa-passage">{passage_html}</blockquote></li>'
+    )
 
 
 def citation_item(citation: Citation) -> str:
-    passage = highlighted_passage_html(citation.text, citation.passage_start, citation.start, citation.end,
-                                       citation.quote)
+    passage = highlighted_passage_html(
+        citation.text, citation.passage_start, citation.start, citation.end, citation.quote
+    )
     return _source_item(f'<span class="qa-cite">[{citation.n}]</span> ', citation.title, citation.section, passage)
 
 
@@ -96,8 +115,11 @@ def answer_html(answer: Answer) -> str:
         items, heading = [related_item(p) for p in answer.related], labels["related"]
     else:
         items, heading = [], ""
-    rewritten = (f'<p class="qa-rewritten">{labels["rewritten"]}{labels["colon"]}'
-                 f'{html.escape(answer.standalone_question)}</p>' if answer.standalone_question else "")
+    rewritten = (
+        f'<p class="qa-rewritten">{labels["rewritten"]}{labels["colon"]}{html.escape(answer.standalone_question)}</p>'
+        if answer.standalone_question
+        else ""
+    )
     if items or rewritten:
         summary = f"{heading} ({len(items)})" if items else labels["rewritten"]
         listing = f'<ol class="qa-source-list">{"".join(items)}</ol>' if items else ""

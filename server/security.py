@@ -9,6 +9,7 @@
 A plain ASGI middleware, not @app.middleware("http"): that one wraps streaming responses and logs
 "No response returned" errors when a streaming client goes away.
 """
+
 from __future__ import annotations
 
 from starlette.datastructures import MutableHeaders
@@ -22,39 +23,43 @@ def frame_ancestors(allowed_origins: tuple[str, ...] | list[str]) -> str:
 
 
 def widget_policy(allowed_origins: tuple[str, ...] | list[str]) -> str:
-    return "; ".join([
-        "default-src 'none'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "connect-src 'self'",
-        "img-src 'self' data:",
-        "base-uri 'none'",
-        "form-action 'none'",
-        frame_ancestors(allowed_origins),
-    ])
+    return "; ".join(
+        [
+            "default-src 'none'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "connect-src 'self'",
+            "img-src 'self' data:",
+            "base-uri 'none'",
+            "form-action 'none'",
+            frame_ancestors(allowed_origins),
+        ]
+    )
 
 
 def app_policy() -> str:
-    return "; ".join([
-        "default-src 'self'",
-        "script-src 'self' 'unsafe-inline' 'unsafe-eval' blob:",
-        "style-src 'self' 'unsafe-inline'",
-        "img-src 'self' data: blob:",
-        "font-src 'self' data:",
-        "media-src 'self' data: blob:",
-        "connect-src 'self'",
-        "worker-src 'self' blob:",
-        "base-uri 'self'",
-        "form-action 'self'",
-        frame_ancestors(()),
-    ])
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self' 'unsafe-inline' 'unsafe-eval' blob:",
+            "style-src 'self' 'unsafe-inline'",
+            "img-src 'self' data: blob:",
+            "font-src 'self' data:",
+            "media-src 'self' data: blob:",
+            "connect-src 'self'",
+            "worker-src 'self' blob:",
+            "base-uri 'self'",
+            "form-action 'self'",
+            frame_ancestors(()),
+        ]
+    )
 
 
 def route_path(scope: Scope) -> str:
     """The request path without the sub-path a reverse proxy may have left on it."""
     path, root = scope.get("path", ""), scope.get("root_path", "")
     if root and path.startswith(root + "/"):
-        return path[len(root):]
+        return path[len(root) :]
     return path or "/"
 
 
@@ -66,8 +71,11 @@ class SecurityHeadersMiddleware:
 
     @staticmethod
     def _headers(policy: str) -> dict[str, str]:
-        return {"Content-Security-Policy": policy, "X-Content-Type-Options": "nosniff",
-                "Referrer-Policy": "strict-origin-when-cross-origin"}
+        return {
+            "Content-Security-Policy": policy,
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "strict-origin-when-cross-origin",
+        }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -2,11 +2,12 @@
 final JSON, or `error` if anything fails once the stream has started (the HTTP status is already
 sent by then, so the error has to travel as an event).
 """
+
 from __future__ import annotations
 
 import json
 import logging
-from typing import Iterator
+from collections.abc import Iterator
 
 from fastapi.sse import ServerSentEvent
 

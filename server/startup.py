@@ -4,6 +4,7 @@ Failures a person can fix (no seeds folder, a damaged index, an index built with
 embedder) come back as `StartupError` with the message to print; `python app.py` exits non-zero
 with that message and no traceback.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -25,8 +26,10 @@ def check_serving_config(config: Config) -> None:
         raise StartupError(f"QA_ROOT_PATH={root!r} must start with '/' and not end with it, e.g. /qa")
     for origin in config.allowed_origins:
         if not origin.startswith(("http://", "https://")) or origin.count("/") != 2:
-            raise StartupError(f"QA_ALLOWED_ORIGINS entry {origin!r} is not an origin such as "
-                               "https://www.example.gov.cn (scheme and host, optional port, no path)")
+            raise StartupError(
+                f"QA_ALLOWED_ORIGINS entry {origin!r} is not an origin such as "
+                "https://www.example.gov.cn (scheme and host, optional port, no path)"
+            )
 
 
 def index_exists(config: Config) -> bool:
@@ -40,8 +43,10 @@ def ensure_index(config: Config, log: Callable[[str], None] = print) -> None:
         return
     from ingest.build import build_index
 
-    log(f"no index at {config.index_dir}: building it from {config.seeds_dir} "
-        f"with embedder {config.embedder} (first start only)")
+    log(
+        f"no index at {config.index_dir}: building it from {config.seeds_dir} "
+        f"with embedder {config.embedder} (first start only)"
+    )
     try:
         summary = build_index(config, log=log)
     except FileNotFoundError as exc:

@@ -5,6 +5,7 @@ is written and fsynced in full, then the symlink is swapped with one rename, so 
 failed write at any point leaves the previous index serving. The manifest records the sha256 of
 every file, so a truncated or altered file is detected on load.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -61,8 +62,13 @@ def _fsync_tree(folder: Path) -> None:
         os.close(fd)
 
 
-def write_index(index_dir: Path, documents: list[Document], chunks: list[Chunk], manifest: dict,
-                extra_files: dict[str, Callable[[Path], None]] | None = None) -> Path:
+def write_index(
+    index_dir: Path,
+    documents: list[Document],
+    chunks: list[Chunk],
+    manifest: dict,
+    extra_files: dict[str, Callable[[Path], None]] | None = None,
+) -> Path:
     """Write a complete new version and make `index_dir` point at it. Returns the version folder."""
     index_dir = Path(index_dir)
     versions = index_dir.parent / f".{index_dir.name}.versions"
@@ -71,16 +77,25 @@ def write_index(index_dir: Path, documents: list[Document], chunks: list[Chunk],
     version.mkdir()
     try:
         _write_jsonl(version / "chunks.jsonl", [c.to_dict() for c in chunks])
-        _write_jsonl(version / "documents.jsonl", [{"doc_id": d.doc_id, "title": d.title, "text": d.text,
-                                                     "encoding": d.encoding, "metadata": d.metadata}
-                                                    for d in documents])
+        _write_jsonl(
+            version / "documents.jsonl",
+            [
+                {"doc_id": d.doc_id, "title": d.title, "text": d.text, "encoding": d.encoding, "metadata": d.metadata}
+                for d in documents
+            ],
+        )
         for name, writer in (extra_files or {}).items():
             writer(version / name)
         files = {p.name: _sha256(p) for p in sorted(version.iterdir())}
-        full_manifest = {"format": INDEX_FORMAT, **manifest, "files": files,
-                         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-        (version / "manifest.json").write_text(json.dumps(full_manifest, ensure_ascii=False, indent=2) + "\n",
-                                               encoding="utf-8")
+        full_manifest = {
+            "format": INDEX_FORMAT,
+            **manifest,
+            "files": files,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        (version / "manifest.json").write_text(
+            json.dumps(full_manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+        )
         _fsync_tree(version)
         previous = index_dir.resolve() if index_dir.is_symlink() else None
         _swap_symlink(index_dir, version)
@@ -121,10 +136,14 @@ def read_manifest(index_dir: Path) -> dict:
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise IndexUnusableError(f"index manifest unreadable ({exc}); " + REBUILD_HINT.format(index=index_dir)) from None
+        raise IndexUnusableError(
+            f"index manifest unreadable ({exc}); " + REBUILD_HINT.format(index=index_dir)
+        ) from None
     if manifest.get("format") != INDEX_FORMAT:
-        raise IndexUnusableError(f"index at {index_dir} has format {manifest.get('format')!r}, expected "
-                          f"{INDEX_FORMAT!r}; " + REBUILD_HINT.format(index=index_dir))
+        raise IndexUnusableError(
+            f"index at {index_dir} has format {manifest.get('format')!r}, expected "
+            f"{INDEX_FORMAT!r}; " + REBUILD_HINT.format(index=index_dir)
+        )
     return manifest
 
 
@@ -135,8 +154,9 @@ def verify_files(index_dir: Path, manifest: dict) -> None:
         if not path.is_file():
             raise IndexUnusableError(f"index file {name} is missing; " + REBUILD_HINT.format(index=index_dir))
         if _sha256(path) != expected:
-            raise IndexUnusableError(f"index file {name} is damaged (checksum mismatch); "
-                              + REBUILD_HINT.format(index=index_dir))
+            raise IndexUnusableError(
+                f"index file {name} is damaged (checksum mismatch); " + REBUILD_HINT.format(index=index_dir)
+            )
 
 
 def read_index(index_dir: Path) -> StoredIndex:

@@ -4,6 +4,7 @@ Vectors are L2-normalised, so inner product (IndexFlatIP) is cosine similarity. 
 SQLite table keyed by (embedder, sha256 of the text embedded): re-ingesting unchanged documents
 embeds nothing.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -38,23 +39,29 @@ class EmbeddingCache:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(path, timeout=30)
         self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("CREATE TABLE IF NOT EXISTS vectors (embedder TEXT, sha TEXT, dim INTEGER, "
-                        "vec BLOB, PRIMARY KEY (embedder, sha))")
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS vectors (embedder TEXT, sha TEXT, dim INTEGER, "
+            "vec BLOB, PRIMARY KEY (embedder, sha))"
+        )
 
     def get_many(self, embedder: str, shas: list[str]) -> dict[str, np.ndarray]:
         found = {}
         for i in range(0, len(shas), 500):
-            batch = shas[i:i + 500]
-            rows = self.db.execute(f"SELECT sha, dim, vec FROM vectors WHERE embedder=? AND sha IN "
-                                   f"({','.join('?' * len(batch))})", [embedder, *batch])
+            batch = shas[i : i + 500]
+            rows = self.db.execute(
+                f"SELECT sha, dim, vec FROM vectors WHERE embedder=? AND sha IN ({','.join('?' * len(batch))})",
+                [embedder, *batch],
+            )
             for sha, dim, blob in rows:
                 found[sha] = np.frombuffer(blob, dtype=np.float32).reshape(dim)
         return found
 
     def put_many(self, embedder: str, items: list[tuple[str, np.ndarray]]) -> None:
         with self.db:
-            self.db.executemany("INSERT OR REPLACE INTO vectors VALUES (?,?,?,?)",
-                                [(embedder, sha, len(v), np.asarray(v, np.float32).tobytes()) for sha, v in items])
+            self.db.executemany(
+                "INSERT OR REPLACE INTO vectors VALUES (?,?,?,?)",
+                [(embedder, sha, len(v), np.asarray(v, np.float32).tobytes()) for sha, v in items],
+            )
 
     def close(self) -> None:
         self.db.close()
@@ -83,14 +90,24 @@ class LazyEmbedder(Embedder):
         return self.model.embed_batch(texts, is_query=is_query)
 
 
-def embed_chunks(chunks: list[Chunk], embedder: Embedder, cache: EmbeddingCache | None,
-                 progress: Callable[[int], None] | None = None, batch: int = 32) -> tuple[np.ndarray, int]:
+def embed_chunks(
+    chunks: list[Chunk],
+    embedder: Embedder,
+    cache: EmbeddingCache | None,
+    progress: Callable[[int], None] | None = None,
+    batch: int = 32,
+) -> tuple[np.ndarray, int]:
     """(n_chunks, dim) float32 vectors and how many were newly embedded (cache misses)."""
     return embed_texts([embedding_text(c) for c in chunks], embedder, cache, progress, batch)
 
 
-def embed_texts(texts: list[str], embedder: Embedder, cache: EmbeddingCache | None,
-                progress: Callable[[int], None] | None = None, batch: int = 32) -> tuple[np.ndarray, int]:
+def embed_texts(
+    texts: list[str],
+    embedder: Embedder,
+    cache: EmbeddingCache | None,
+    progress: Callable[[int], None] | None = None,
+    batch: int = 32,
+) -> tuple[np.ndarray, int]:
     """(n, dim) float32 document vectors, reusing cached ones; also returns the number embedded."""
     shas = [hashlib.sha256(t.encode("utf-8")).hexdigest() for t in texts]
     known = cache.get_many(embedder.name, shas) if cache else {}
@@ -101,7 +118,7 @@ def embed_texts(texts: list[str], embedder: Embedder, cache: EmbeddingCache | No
     if progress:
         progress(len(texts) - len(missing))
     for start in range(0, len(missing), batch):
-        idx = missing[start:start + batch]
+        idx = missing[start : start + batch]
         vectors = embedder.embed_documents([texts[i] for i in idx])
         new = [(shas[i], v) for i, v in zip(idx, vectors)]
         known.update(new)
@@ -132,6 +149,7 @@ def npy_writer(array: np.ndarray) -> Callable[[Path], None]:
     def write(path: Path) -> None:
         with path.open("wb") as fh:  # a file handle keeps np.save from appending ".npy"
             np.save(fh, array, allow_pickle=False)
+
     return write
 
 

@@ -1,5 +1,6 @@
 """Shared fixtures: a small index built once per test session with the light use-m3 embedder, and
 `python app.py` started in a subprocess on a free port (always stopped at the end)."""
+
 from __future__ import annotations
 
 import os
@@ -30,8 +31,13 @@ def use_m3_index(tmp_path_factory) -> Path:
     index_dir = tmp_path_factory.mktemp("use_m3") / "index"
     # Flags, not QA_* variables: the index must never land in the repo's own index/ by accident.
     result = subprocess.run(
-        [sys.executable, "-m", "ingest", "--index", str(index_dir), "--embedder", "use-m3"], cwd=REPO,
-        capture_output=True, text=True, timeout=600, env=env_without_qa_settings())
+        [sys.executable, "-m", "ingest", "--index", str(index_dir), "--embedder", "use-m3"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env_without_qa_settings(),
+    )
     assert result.returncode == 0, f"index build failed:\n{result.stdout}\n{result.stderr}"
     assert (index_dir / "manifest.json").is_file(), result.stdout
     return index_dir
@@ -87,8 +93,13 @@ def launch_app(tmp_path_factory):
         port = free_port()
         log_path = tmp_path_factory.mktemp("app") / "server.log"
         with log_path.open("w", encoding="utf-8") as log:
-            proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=REPO,
-                                    env=env_without_qa_settings(**settings), stdout=log, stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(
+                [sys.executable, "app.py", "--port", str(port)],
+                cwd=REPO,
+                env=env_without_qa_settings(**settings),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         app = RunningApp(proc, port, log_path)
         started.append(app)
         app.wait_ready(ready_timeout)

@@ -4,6 +4,7 @@ scripts/setup_llm.sh provides the model and llama-cpp-python[server]; without th
 use these fixtures skip, saying what is missing. The server is killed with SIGKILL: it ignores
 SIGTERM while generating (docs/llm.md).
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -14,9 +15,9 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -62,8 +63,21 @@ def running_server(log_path: Path) -> Iterator[str]:
     """Start the server on a free port, yield its base URL (…/v1), SIGKILL it afterwards."""
     port = free_port()
     base_url = f"http://127.0.0.1:{port}/v1"
-    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(model_path()), "--host", "127.0.0.1",
-               "--port", str(port), "--n_ctx", "4096", "--n_threads", "2"]
+    command = [
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(model_path()),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n_ctx",
+        "4096",
+        "--n_threads",
+        "2",
+    ]
     with log_path.open("wb") as log:
         server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     try:
@@ -108,5 +122,12 @@ def light_index(tmp_path_factory) -> Path:
 
 def llm_config(base_url: str, index_dir: Path | None = None, timeout: float = 120.0, api_key: str = "") -> Config:
     """Settings for the test server; the timeout is generous because other jobs may share the CPU."""
-    return Config.from_env({}, index_dir=index_dir, embedder="use-m3", llm_base_url=base_url,
-                           llm_model=MODEL_NAME, llm_timeout=timeout, llm_api_key=api_key)
+    return Config.from_env(
+        {},
+        index_dir=index_dir,
+        embedder="use-m3",
+        llm_base_url=base_url,
+        llm_model=MODEL_NAME,
+        llm_timeout=timeout,
+        llm_api_key=api_key,
+    )

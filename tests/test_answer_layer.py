@@ -8,6 +8,7 @@ citations point at the exact document text, markup-only and unanswerable questio
 traditional questions get traditional quotes. Smaller helpers (values_differ, announced_items,
 has_words/detect_script, the eval split, answer_is_right, is_evidence) are checked directly.
 """
+
 from __future__ import annotations
 
 import zlib
@@ -72,7 +73,7 @@ class BigramEmbedder(embedders.Embedder):
         for row, text in enumerate(texts):
             form = search_form(text)
             for i in range(len(form) - 1):
-                out[row, zlib.crc32(form[i:i + 2].encode("utf-8")) % DIM] += 1.0
+                out[row, zlib.crc32(form[i : i + 2].encode("utf-8")) % DIM] += 1.0
             if not out[row].any():
                 out[row, 0] = 1.0  # no bigram at all: still a unit vector
         return out / np.linalg.norm(out, axis=1, keepdims=True)
@@ -125,7 +126,7 @@ def assert_citations_exact(qa: QA, answer) -> None:
     """Every citation quotes its document exactly at its offsets, inside its passage."""
     for c in answer.citations:
         text = qa.searcher.documents_text[c.doc]
-        assert c.quote == text[c.start:c.end]
+        assert c.quote == text[c.start : c.end]
         assert c.passage_start <= c.start < c.end <= c.passage_end
 
 
@@ -189,9 +190,9 @@ def test_sentences_after_follow_in_document_order(qa):
     candidates, _ = qa.searcher.search(query, qa._embed_query(query), "zh-Hans", 5)
     cand = next(c for c in candidates if c.chunk.doc == "majuqiao.txt")
     text = qa.searcher.documents_text["majuqiao.txt"]
-    member = next(s for s in cand.sentences if text[s.start:s.end].startswith("小米汽车是其中一员"))
+    member = next(s for s in cand.sentences if text[s.start : s.end].startswith("小米汽车是其中一员"))
     after = qa.searcher.sentences_after(cand, member, 2)
-    assert [text[s.start:s.end][:5] for _, s in after] == ["作为马驹桥", "华海清科集"]
+    assert [text[s.start : s.end][:5] for _, s in after] == ["作为马驹桥", "华海清科集"]
     assert all(c.chunk.doc == "majuqiao.txt" and s.start >= member.end for c, s in after)
     last = max((s for s in cand.sentences), key=lambda s: s.start)
     assert qa.searcher.sentences_after(cand, last, 3) == []
@@ -212,7 +213,9 @@ def test_values_differ_only_when_documents_cite_different_figures():
     other = pick("b", "2023年1-11月完成112.18亿元。")
     assert values_differ([pick("a", "全镇工业总产值预计突破112亿元。"), other])
     assert not values_differ([same_a, pick("b", "SMC成为百亿级装备企业。")])  # no figure in b
-    assert not values_differ([pick("a", "2023年，马驹桥镇创新工作思路。"), pick("b", "2024年，马驹桥镇将围绕发展定位。")])
+    assert not values_differ(
+        [pick("a", "2023年，马驹桥镇创新工作思路。"), pick("b", "2024年，马驹桥镇将围绕发展定位。")]
+    )
     assert not values_differ([pick("a", "年产能将达到20万辆。"), pick("a", "占地面积接近72万平方米。")])  # one document
 
 
@@ -225,8 +228,15 @@ def test_announced_items_counts_only_unnamed_items():
     assert announced_items("做优做稳四个支柱产业") == 4
 
 
-@pytest.mark.parametrize("sentence", ["实施乡村振兴战略，对32个村容村貌进行整治", "拉动社零额增长3.2个百分点。",
-                                      "全镇划分为十二个网格", "第二个五年计划"])
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "实施乡村振兴战略，对32个村容村貌进行整治",
+        "拉动社零额增长3.2个百分点。",
+        "全镇划分为十二个网格",
+        "第二个五年计划",
+    ],
+)
 def test_part_of_a_larger_number_announces_nothing(sentence):
     """The last digit of a larger number (32个, 3.2个, 十二个) or an ordinal (第二个) is not a
     count of items to follow (seeds/001 and 003 hold 15 such sentences)."""
@@ -259,9 +269,19 @@ def test_split_is_stable_balanced_and_strict():
         select(items, "train")
 
 
-def gold(answer: str, must: tuple[str, ...], quote: str, doc: str = "t000.txt", alternatives: tuple[str, ...] = ()) -> GoldItem:
-    return GoldItem(id="q", question="?", lang="zh-Hans", type="fact", answer=answer, must_include=must,
-                    evidence=(Evidence(doc, quote),), alternatives=alternatives)
+def gold(
+    answer: str, must: tuple[str, ...], quote: str, doc: str = "t000.txt", alternatives: tuple[str, ...] = ()
+) -> GoldItem:
+    return GoldItem(
+        id="q",
+        question="?",
+        lang="zh-Hans",
+        type="fact",
+        answer=answer,
+        must_include=must,
+        evidence=(Evidence(doc, quote),),
+        alternatives=alternatives,
+    )
 
 
 def test_answer_is_right_with_alternatives():

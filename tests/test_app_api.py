@@ -1,6 +1,7 @@
 """The HTTP API of app.py, in process through FastAPI's TestClient with a real index (use-m3):
 answers and abstentions, every input limit, the SSE stream, errors without tracebacks, CORS and
 CSP headers, feedback storage, the sub-path setting, and how `python app.py` starts and fails."""
+
 from __future__ import annotations
 
 import json
@@ -30,8 +31,12 @@ CITATION_FIELDS = {"n", "doc", "title", "section", "text", "start", "end", "quot
 
 
 def make_config(index_dir, tmp_path, **settings) -> Config:
-    env = {"QA_INDEX_DIR": str(index_dir), "QA_EMBEDDER": "use-m3",
-           "QA_FEEDBACK_DB": str(tmp_path / "feedback.sqlite3"), "QA_ALLOWED_ORIGINS": ALLOWED_ORIGIN}
+    env = {
+        "QA_INDEX_DIR": str(index_dir),
+        "QA_EMBEDDER": "use-m3",
+        "QA_FEEDBACK_DB": str(tmp_path / "feedback.sqlite3"),
+        "QA_ALLOWED_ORIGINS": ALLOWED_ORIGIN,
+    }
     return Config.from_env(environ={**env, **settings})
 
 
@@ -64,15 +69,16 @@ def parse_sse(text: str) -> list[tuple[str, dict]]:
         name, data = "message", []
         for line in block.split("\n"):
             if line.startswith("event:"):
-                name = line[len("event:"):].strip()
+                name = line[len("event:") :].strip()
             elif line.startswith("data:"):
-                data.append(line[len("data:"):].removeprefix(" "))
+                data.append(line[len("data:") :].removeprefix(" "))
         if data:
             events.append((name, json.loads("\n".join(data))))
     return events
 
 
 # ---------------------------------------------------------------- answers
+
 
 def test_ask_answers_with_citations(client):
     response = client.post("/api/ask", json={"question": ANSWERABLE})
@@ -103,20 +109,26 @@ def test_unanswerable_question_abstains_with_related_passages(client):
     assert {"doc", "title", "section", "text"} <= set(body["related"][0])
 
 
-@pytest.mark.parametrize("payload, status, message", [
-    ({"question": ""}, 422, "question: must not be empty"),
-    ({"question": "   \n\t "}, 422, "question: must not be empty"),
-    ({"question": "问" * 1001}, 422, "question: has 1001 characters; the limit is 1000"),
-    ({"question": "问题", "history": [{"role": "user", "content": "x"}] * 21}, 422,
-     "history: has 21 turns; the limit is 20"),
-    ({"question": 42}, 422, "question: Input should be a valid string"),
-    ({"question": ["a"]}, 422, "question: Input should be a valid string"),
-    ({"question": "问题", "history": "earlier"}, 422, "history: Input should be a valid list"),
-    ({"question": "问题", "history": [{"role": "system", "content": "x"}]}, 422, "history[0].role"),
-    ({"question": "问题", "history": [{"role": "user"}]}, 422, "history[0].content: Field required"),
-    ({"questoin": "问题"}, 422, "question: Field required"),
-    (["问题"], 422, "must be a JSON object"),
-])
+@pytest.mark.parametrize(
+    "payload, status, message",
+    [
+        ({"question": ""}, 422, "question: must not be empty"),
+        ({"question": "   \n\t "}, 422, "question: must not be empty"),
+        ({"question": "问" * 1001}, 422, "question: has 1001 characters; the limit is 1000"),
+        (
+            {"question": "问题", "history": [{"role": "user", "content": "x"}] * 21},
+            422,
+            "history: has 21 turns; the limit is 20",
+        ),
+        ({"question": 42}, 422, "question: Input should be a valid string"),
+        ({"question": ["a"]}, 422, "question: Input should be a valid string"),
+        ({"question": "问题", "history": "earlier"}, 422, "history: Input should be a valid list"),
+        ({"question": "问题", "history": [{"role": "system", "content": "x"}]}, 422, "history[0].role"),
+        ({"question": "问题", "history": [{"role": "user"}]}, 422, "history[0].content: Field required"),
+        ({"questoin": "问题"}, 422, "question: Field required"),
+        (["问题"], 422, "must be a JSON object"),
+    ],
+)
 def test_bad_input_gets_a_clear_4xx(client, payload, status, message):
     response = client.post("/api/ask", json=payload)
     assert response.status_code == status
@@ -127,10 +139,13 @@ def test_a_question_of_exactly_the_limit_is_accepted(client):
     assert client.post("/api/ask", json={"question": "问" * 1000}).status_code == 200
 
 
-@pytest.mark.parametrize("body, message", [
-    ('{"question": "问题"', "not valid JSON"),
-    ("", "body is missing"),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ('{"question": "问题"', "not valid JSON"),
+        ("", "body is missing"),
+    ],
+)
 def test_malformed_body_gets_400(client, body, message):
     response = client.post("/api/ask", content=body, headers={"Content-Type": "application/json"})
     assert response.status_code == 400
@@ -138,6 +153,7 @@ def test_malformed_body_gets_400(client, body, message):
 
 
 # ---------------------------------------------------------------- streaming
+
 
 def test_stream_sends_deltas_then_the_answer(client):
     response = client.post("/api/ask/stream", json={"question": ANSWERABLE})
@@ -193,6 +209,7 @@ def test_unexpected_error_is_a_short_json_500(failing_client):
 
 # ---------------------------------------------------------------- status, docs, pages
 
+
 def test_healthz_reports_the_index(client):
     body = client.get("/healthz").json()
     assert body["status"] == "ok" and body["index_loaded"] is True
@@ -226,6 +243,7 @@ def test_widget_and_embed_script_are_served(client):
 
 
 # ---------------------------------------------------------------- CORS and CSP
+
 
 def test_cors_preflight_allows_only_listed_origins(client):
     preflight = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"}
@@ -263,10 +281,19 @@ def test_chat_page_may_be_framed_by_itself_only(client):
 
 # ---------------------------------------------------------------- feedback
 
+
 def test_feedback_is_stored(client, store):
     answer = client.post("/api/ask", json={"question": ANSWERABLE}).json()
-    response = client.post("/api/feedback", json={"rating": "up", "question": ANSWERABLE, "answer": answer["answer"],
-                                                  "citations": answer["citations"], "source": "widget"})
+    response = client.post(
+        "/api/feedback",
+        json={
+            "rating": "up",
+            "question": ANSWERABLE,
+            "answer": answer["answer"],
+            "citations": answer["citations"],
+            "source": "widget",
+        },
+    )
     assert response.status_code == 200
     row_id = response.json()["id"]
     row = next(r for r in store.rows() if r["id"] == row_id)
@@ -276,11 +303,14 @@ def test_feedback_is_stored(client, store):
     assert row["created_at"]
 
 
-@pytest.mark.parametrize("payload, message", [
-    ({"rating": "meh", "question": "问题", "answer": "答"}, "rating"),
-    ({"rating": "up", "question": "", "answer": "答"}, "question: must not be empty"),
-    ({"rating": "up", "question": "问题", "answer": ""}, "answer"),
-])
+@pytest.mark.parametrize(
+    "payload, message",
+    [
+        ({"rating": "meh", "question": "问题", "answer": "答"}, "rating"),
+        ({"rating": "up", "question": "", "answer": "答"}, "question: must not be empty"),
+        ({"rating": "up", "question": "问题", "answer": ""}, "answer"),
+    ],
+)
 def test_bad_feedback_gets_a_clear_4xx(client, payload, message):
     response = client.post("/api/feedback", json=payload)
     assert response.status_code == 422
@@ -288,6 +318,7 @@ def test_bad_feedback_gets_a_clear_4xx(client, payload, message):
 
 
 # ---------------------------------------------------------------- chat page HTML (server.render)
+
 
 def test_passage_html_marks_the_cited_sentence_and_escapes_the_rest():
     passage = "第一句<b>。被引用的一句。最后"
@@ -302,11 +333,25 @@ def test_passage_html_finds_the_quote_when_offsets_do_not_fit():
 
 
 def test_answer_html_escapes_documents_and_shows_notice_rewrite_and_related():
-    chunk = Chunk(id="c1", doc="d.txt", title="<script>x</script>标题", section="<script>x</script>标题 › 一、总则",
-                  text="正文 <img src=x onerror=alert(1)>", search_text="", start=0, end=10)
-    answer = Answer(question="q", answer="没有找到。", abstained=True, lang="zh-Hans",
-                    related=[Passage(chunk=chunk, score=0.3)], standalone_question="它<是>什么？",
-                    notice="LLM unavailable")
+    chunk = Chunk(
+        id="c1",
+        doc="d.txt",
+        title="<script>x</script>标题",
+        section="<script>x</script>标题 › 一、总则",
+        text="正文 <img src=x onerror=alert(1)>",
+        search_text="",
+        start=0,
+        end=10,
+    )
+    answer = Answer(
+        question="q",
+        answer="没有找到。",
+        abstained=True,
+        lang="zh-Hans",
+        related=[Passage(chunk=chunk, score=0.3)],
+        standalone_question="它<是>什么？",
+        notice="LLM unavailable",
+    )
     html_text = answer_html(answer)
     assert "<script>" not in html_text and "<img" not in html_text
     assert "&lt;script&gt;x&lt;/script&gt;标题" in html_text and "一、总则" in html_text
@@ -315,6 +360,7 @@ def test_answer_html_escapes_documents_and_shows_notice_rewrite_and_related():
 
 # ---------------------------------------------------------------- behind a proxy under /qa
 
+
 def test_sub_path_urls_carry_the_root_path(use_m3_index, qa, tmp_path):
     config = make_config(use_m3_index, tmp_path, QA_ROOT_PATH="/qa")
     feedback = FeedbackStore(config.feedback_db)
@@ -322,8 +368,10 @@ def test_sub_path_urls_carry_the_root_path(use_m3_index, qa, tmp_path):
         # What uvicorn --root-path does behind a proxy that strips /qa: scope root_path="/qa".
         with TestClient(create_app(config, qa, feedback), root_path="/qa") as client:
             assert client.get("/qa/healthz").status_code == 200
-            assert "frame-ancestors 'self' " + ALLOWED_ORIGIN in client.get("/qa/widget").headers[
-                "content-security-policy"]
+            assert (
+                "frame-ancestors 'self' " + ALLOWED_ORIGIN
+                in client.get("/qa/widget").headers["content-security-policy"]
+            )
             assert client.get("/qa/config").json()["root"].endswith("/qa")
             assert client.get("/qa/openapi.json").json()["servers"] == [{"url": "/qa"}]
             assert 'src="/qa/docs-static/swagger-ui-bundle.js"' in client.get("/qa/docs").text
@@ -333,11 +381,18 @@ def test_sub_path_urls_carry_the_root_path(use_m3_index, qa, tmp_path):
 
 # ---------------------------------------------------------------- python app.py
 
+
 def run_app(tmp_path, settings: dict[str, str]) -> subprocess.CompletedProcess:
     """`python app.py` expected to stop at start; its feedback database stays in tmp_path."""
     settings = {"QA_FEEDBACK_DB": str(tmp_path / "feedback.sqlite3"), **settings}
-    return subprocess.run([sys.executable, "app.py"], cwd=REPO, capture_output=True, text=True, timeout=300,
-                          env=env_without_qa_settings(**settings))
+    return subprocess.run(
+        [sys.executable, "app.py"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env_without_qa_settings(**settings),
+    )
 
 
 def test_damaged_index_exits_with_a_message_not_a_traceback(use_m3_index, tmp_path):
@@ -357,11 +412,14 @@ def test_index_built_with_another_embedder_exits_with_a_message(use_m3_index, tm
     assert "use-m3" in result.stderr and "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("settings, message", [
-    ({"QA_ROOT_PATH": "qa/"}, "QA_ROOT_PATH"),
-    ({"QA_ALLOWED_ORIGINS": "https://ok.example.gov.cn,*"}, "QA_ALLOWED_ORIGINS"),
-    ({"QA_PORT": "http"}, "QA_PORT"),
-])
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"QA_ROOT_PATH": "qa/"}, "QA_ROOT_PATH"),
+        ({"QA_ALLOWED_ORIGINS": "https://ok.example.gov.cn,*"}, "QA_ALLOWED_ORIGINS"),
+        ({"QA_PORT": "http"}, "QA_PORT"),
+    ],
+)
 def test_bad_server_settings_exit_with_a_message(settings, message, tmp_path):
     result = run_app(tmp_path, {"QA_INDEX_DIR": str(tmp_path / "never-built"), **settings})
     assert result.returncode == 2
@@ -372,8 +430,9 @@ def test_bad_server_settings_exit_with_a_message(settings, message, tmp_path):
 @pytest.mark.slow
 def test_first_start_builds_the_index_then_serves(launch_app, tmp_path):
     index_dir = tmp_path / "index"
-    app = launch_app({"QA_INDEX_DIR": str(index_dir), "QA_EMBEDDER": "use-m3",
-                      "QA_FEEDBACK_DB": str(tmp_path / "feedback.sqlite3")})
+    app = launch_app(
+        {"QA_INDEX_DIR": str(index_dir), "QA_EMBEDDER": "use-m3", "QA_FEEDBACK_DB": str(tmp_path / "feedback.sqlite3")}
+    )
     try:
         assert (index_dir / "manifest.json").is_file()
         assert "building it from" in app.log()
@@ -385,7 +444,13 @@ def test_first_start_builds_the_index_then_serves(launch_app, tmp_path):
 def test_unusable_feedback_database_exits_with_a_message(use_m3_index, tmp_path):
     not_a_folder = tmp_path / "a-file"
     not_a_folder.write_text("x")
-    result = run_app(tmp_path, {"QA_INDEX_DIR": str(use_m3_index), "QA_EMBEDDER": "use-m3",
-                                "QA_FEEDBACK_DB": str(not_a_folder / "feedback.sqlite3")})
+    result = run_app(
+        tmp_path,
+        {
+            "QA_INDEX_DIR": str(use_m3_index),
+            "QA_EMBEDDER": "use-m3",
+            "QA_FEEDBACK_DB": str(not_a_folder / "feedback.sqlite3"),
+        },
+    )
     assert result.returncode == 2
     assert "feedback database" in result.stderr and "Traceback" not in result.stderr

@@ -5,6 +5,7 @@ Host pages for embedding are served by small in-process HTTP servers on other po
 origins: one on the allow-list (QA_ALLOWED_ORIGINS) and one not. Screenshots go to
 test-artifacts/screenshots/ for a person to look at (Chinese must render as glyphs, not boxes).
 """
+
 from __future__ import annotations
 
 import http.client
@@ -17,22 +18,29 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, RunningApp, free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium "
-                                                      "(apt-get install chromium fonts-noto-cjk)"),
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium fonts-noto-cjk)",
+    ),
 ]
 sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright (pip install playwright)")
 
 SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
-LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-               "--disable-component-update", "--no-first-run",
-               # Any lookup of an outside host fails at once: the pages must not need one.
-               "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE localhost"]
+LAUNCH_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    # Any lookup of an outside host fails at once: the pages must not need one.
+    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE localhost",
+]
 EXAMPLE_APP_URL = "http://127.0.0.1:7860"  # what examples/embed.html points at
 EMBED_HOST_ID = "govdoc-qa-embed-7f3c"
 QUESTION = "萌蒂(中国)制药有限公司是由谁共同投资的？"
@@ -42,6 +50,7 @@ ANSWER_TIMEOUT_MS = 60_000
 
 
 # ---------------------------------------------------------------- servers
+
 
 class HostSite:
     """A stand-in for a website that embeds the assistant: serves one page on its own origin."""
@@ -91,7 +100,7 @@ class SubPathProxy:
                 body = self.rfile.read(length) if length else None
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in proxy.HOP_BY_HOP}
                 upstream = http.client.HTTPConnection("127.0.0.1", upstream_port, timeout=120)
-                upstream.request(self.command, self.path[len(prefix):], body=body, headers=headers)
+                upstream.request(self.command, self.path[len(prefix) :], body=body, headers=headers)
                 response = upstream.getresponse()
                 self.send_response(response.status)
                 for name, value in response.getheaders():
@@ -129,8 +138,14 @@ class Setup:
 def setup(use_m3_index, launch_app, tmp_path_factory):
     allowed_site, other_site = HostSite(), HostSite()
     feedback_db = tmp_path_factory.mktemp("browser") / "feedback.sqlite3"
-    app = launch_app({"QA_INDEX_DIR": str(use_m3_index), "QA_EMBEDDER": "use-m3", "QA_FEEDBACK_DB": str(feedback_db),
-                      "QA_ALLOWED_ORIGINS": allowed_site.origin})
+    app = launch_app(
+        {
+            "QA_INDEX_DIR": str(use_m3_index),
+            "QA_EMBEDDER": "use-m3",
+            "QA_FEEDBACK_DB": str(feedback_db),
+            "QA_ALLOWED_ORIGINS": allowed_site.origin,
+        }
+    )
     example = (REPO / "examples" / "embed.html").read_text(encoding="utf-8")
     assert EXAMPLE_APP_URL + "/embed.js" in example
     allowed_site.page = other_site.page = example.replace(EXAMPLE_APP_URL, app.url)
@@ -141,6 +156,7 @@ def setup(use_m3_index, launch_app, tmp_path_factory):
 
 
 # ---------------------------------------------------------------- browser
+
 
 @pytest.fixture(scope="module")
 def browser():
@@ -203,8 +219,9 @@ def feedback_rows(db: Path, source: str, timeout: float = 10) -> list[tuple]:
     while time.monotonic() < deadline:
         if db.exists():
             with sqlite3.connect(db) as conn:
-                rows = conn.execute("SELECT rating, question, answer, citations FROM feedback WHERE source = ?",
-                                    (source,)).fetchall()
+                rows = conn.execute(
+                    "SELECT rating, question, answer, citations FROM feedback WHERE source = ?", (source,)
+                ).fetchall()
             if rows:
                 return rows
         time.sleep(0.2)
@@ -225,21 +242,27 @@ def ask_in_chat(page, textbox, question: str) -> None:
     textbox.press("Enter")
     page.wait_for_function(
         "n => document.querySelectorAll('#chat .qa-answer').length > n && !document.querySelector('#chat .qa-working')",
-        arg=answers_before, timeout=ANSWER_TIMEOUT_MS)
+        arg=answers_before,
+        timeout=ANSWER_TIMEOUT_MS,
+    )
 
 
 def fetch_status(page, url: str) -> str:
     """POST /api/ask from the page's own origin, as a script on that site would."""
-    return page.evaluate("""async (url) => {
+    return page.evaluate(
+        """async (url) => {
         try {
             const response = await fetch(url, {method: 'POST', headers: {'Content-Type': 'application/json'},
                                                body: JSON.stringify({question: '小米汽车'})});
             return 'status ' + response.status;
         } catch (error) { return 'blocked'; }
-    }""", url)
+    }""",
+        url,
+    )
 
 
 # ---------------------------------------------------------------- the chat page
+
 
 def test_chat_page_answers_with_a_citation_and_a_highlighted_sentence(setup, context, recorder):
     page, textbox = open_chat(context, setup.app.url)
@@ -280,6 +303,7 @@ def test_chat_thumbs_up_is_stored(setup, context):
 
 # ---------------------------------------------------------------- the embedded widget
 
+
 def launcher_of(page):
     return page.locator(f"#{EMBED_HOST_ID} button.launcher")  # playwright's CSS pierces the shadow root
 
@@ -311,13 +335,17 @@ def test_embedded_widget_answers_on_an_allowed_site(setup, context, recorder):
     assert CITED_WORDS in widget.locator(".passage mark").first.inner_text()
     panel = page.locator(f"#{EMBED_HOST_ID} .panel").bounding_box()
     assert panel["width"] <= 380 and panel["height"] <= 600
-    assert frame.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth"), \
+    assert frame.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth"), (
         "the widget must fit its 380 px frame without sideways scrolling"
+    )
     screenshot(page, "widget-embedded.png")
 
     page.keyboard.press("Escape")  # pressed inside the widget; it asks the host page to close
-    page.wait_for_function(f"document.getElementById('{EMBED_HOST_ID}').shadowRoot"
-                           ".querySelector('.launcher').getAttribute('aria-expanded') === 'false'", timeout=5_000)
+    page.wait_for_function(
+        f"document.getElementById('{EMBED_HOST_ID}').shadowRoot"
+        ".querySelector('.launcher').getAttribute('aria-expanded') === 'false'",
+        timeout=5_000,
+    )
     assert page.evaluate(f"document.getElementById('{EMBED_HOST_ID}').shadowRoot.activeElement.className") == "launcher"
     assert recorder.off_origin(setup.app.url, setup.allowed_site.origin) == []
     assert fetch_status(page, setup.app.url + "/api/ask") == "status 200"
@@ -364,9 +392,16 @@ def test_widget_shows_markup_in_a_question_as_text(setup, context, recorder):
 
 # ---------------------------------------------------------------- behind a proxy, under /qa
 
+
 def test_chat_and_widget_work_under_a_sub_path(use_m3_index, launch_app, tmp_path, context, recorder):
-    app = launch_app({"QA_INDEX_DIR": str(use_m3_index), "QA_EMBEDDER": "use-m3", "QA_ROOT_PATH": "/qa",
-                      "QA_FEEDBACK_DB": str(tmp_path / "feedback.sqlite3")})
+    app = launch_app(
+        {
+            "QA_INDEX_DIR": str(use_m3_index),
+            "QA_EMBEDDER": "use-m3",
+            "QA_ROOT_PATH": "/qa",
+            "QA_FEEDBACK_DB": str(tmp_path / "feedback.sqlite3"),
+        }
+    )
     proxy = SubPathProxy("/qa", app.port)
     try:
         page, textbox = open_chat(context, proxy.url)

@@ -3,6 +3,7 @@
 Sentence vectors come from a stand-in embedder (hashed character bigrams), so cosine follows the
 wording; the thresholds under test are the checker's own defaults.
 """
+
 from __future__ import annotations
 
 import re
@@ -29,10 +30,14 @@ from qa_types import Chunk
 DIM = 256
 
 # Sentences from seeds/000_f07e5012fceaca9b.txt (offsets are invented but consistent).
-XIAOMI = ("作为马驹桥引进的重大项目之一，小米汽车一期占地面积接近72万平方米，预计2024年4月实现量产，年产能将达到20万辆。"
-          "小米汽车是马驹桥镇汽车产业联盟的一员。")
-TAX = ("2020年、2021年、2022年全镇税收分别为18.99亿元、19.14亿元、24.38亿元，2023年1-11月实现25.31亿元，突破历史最高水平。"
-       "全镇工业总产值预计突破112亿元，约占通州区比重五分之一、占经开区比重三分之一。")
+XIAOMI = (
+    "作为马驹桥引进的重大项目之一，小米汽车一期占地面积接近72万平方米，预计2024年4月实现量产，年产能将达到20万辆。"
+    "小米汽车是马驹桥镇汽车产业联盟的一员。"
+)
+TAX = (
+    "2020年、2021年、2022年全镇税收分别为18.99亿元、19.14亿元、24.38亿元，2023年1-11月实现25.31亿元，突破历史最高水平。"
+    "全镇工业总产值预计突破112亿元，约占通州区比重五分之一、占经开区比重三分之一。"
+)
 INVEST = "固定资产投资同样增长迅猛，2021年全镇完成固投158亿元，2022年完成固投185亿元，2023年全镇固投任务212.02亿元，同比增长率超过20%。"
 
 
@@ -42,7 +47,7 @@ def embed(texts: list[str]) -> np.ndarray:
     for row, text in zip(rows, texts):
         chars = re.sub(r"\W", "", search_form(text))
         for i in range(len(chars) - 1):
-            row[zlib.crc32(chars[i:i + 2].encode()) % DIM] += 1
+            row[zlib.crc32(chars[i : i + 2].encode()) % DIM] += 1
     return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-9)
 
 
@@ -51,8 +56,16 @@ def passage(n: int, text: str, doc: str = "000_f07e5012fceaca9b.txt", start: int
     for sentence in re.findall(r"[^。]+。", text):
         sentences.append(SourceSentence(offset, offset + len(sentence), sentence, embed([sentence])[0]))
         offset += len(sentence)
-    chunk = Chunk(id=f"{doc}#{n}", doc=doc, title="马驹桥镇", section="马驹桥镇 › 产业", text=text,
-                  search_text=search_form(text), start=start, end=start + len(text))
+    chunk = Chunk(
+        id=f"{doc}#{n}",
+        doc=doc,
+        title="马驹桥镇",
+        section="马驹桥镇 › 产业",
+        text=text,
+        search_text=search_form(text),
+        start=start,
+        end=start + len(text),
+    )
     return SourcePassage(n, chunk, sentences)
 
 
@@ -68,7 +81,9 @@ def check(text: str, passages, lang: str = "zh-Hans", question: str = ""):
 # ---------------------------------------------------------------- splitting
 def test_markers_after_the_full_stop_belong_to_the_sentence_before():
     assert split_sentences("小米汽车一期占地接近72万平方米。[1]预计2024年4月量产[1][3]。") == [
-        ("小米汽车一期占地接近72万平方米。", [1]), ("预计2024年4月量产。", [1, 3])]
+        ("小米汽车一期占地接近72万平方米。", [1]),
+        ("预计2024年4月量产。", [1, 3]),
+    ]
 
 
 def test_marker_variants_bullets_and_placeholders_are_understood():
@@ -77,18 +92,25 @@ def test_marker_variants_bullets_and_placeholders_are_understood():
 
 
 def test_a_marker_followed_by_more_text_ends_a_clause():
-    assert split_sentences("一期占地72万平方米[1]，年产能20万辆[2]。") == [("一期占地72万平方米", [1]), ("年产能20万辆。", [2])]
+    assert split_sentences("一期占地72万平方米[1]，年产能20万辆[2]。") == [
+        ("一期占地72万平方米", [1]),
+        ("年产能20万辆。", [2]),
+    ]
 
 
 def test_english_sentences_split_at_periods_but_not_inside_numbers():
     assert split_sentences("Tax revenue was 24.38亿元 in 2022 [2]. It rose again. [2]") == [
-        ("Tax revenue was 24.38亿元 in 2022.", [2]), ("It rose again.", [2])]
+        ("Tax revenue was 24.38亿元 in 2022.", [2]),
+        ("It rose again.", [2]),
+    ]
 
 
 def test_numbers_are_normalised_and_wan_counts_as_ten_thousand():
     assert {"72", "720000", "1200"} <= numbers_in("接近72万平方米，1,200人")
-    assert [n.forms for n in number_forms("24.38亿元, 2.438 billion yuan")] == [("24.38", "2438000000"),
-                                                                             ("2.438", "2438000000")]
+    assert [n.forms for n in number_forms("24.38亿元, 2.438 billion yuan")] == [
+        ("24.38", "2438000000"),
+        ("2.438", "2438000000"),
+    ]
     assert [n.unit for n in number_forms("1800余亩、30%左右、5倍")] == ["亩", "%", "倍"]
 
 
@@ -155,8 +177,10 @@ def test_a_neighbouring_number_does_not_support_the_claim_but_paraphrase_and_dat
 
 
 def test_the_number_must_sit_in_the_clause_that_matches_the_claim_best():
-    text = ("2023年1-11月实现25.31亿元，突破历史最高水平；工业发展势头强劲，全镇工业总产值由2021年完成87.7亿元，"
-            "增长到2022年完成104.8亿元，同比增长19%。")
+    text = (
+        "2023年1-11月实现25.31亿元，突破历史最高水平；工业发展势头强劲，全镇工业总产值由2021年完成87.7亿元，"
+        "增长到2022年完成104.8亿元，同比增长19%。"
+    )
     assert quantities_supported("全镇工业总产值2021年完成87.7亿元。", text, "zh-Hans")
     assert not quantities_supported("2023年马驹桥镇全镇工业总产值突破25.31亿元。", text, "zh-Hans")
 
@@ -175,11 +199,13 @@ def test_english_sentences_are_checked_by_meaning_and_numbers_only(passages):
     def embed_as_chinese(texts):  # an English sentence stands in for its Chinese meaning
         return embed(["小米汽车一期占地面积接近72万平方米" if "Xiaomi" in t else t for t in texts])
 
-    ok = check_answer("Phase one of the Xiaomi car plant covers nearly 720,000 square metres. [1]",
-                      passages, embed_as_chinese, "en")
+    ok = check_answer(
+        "Phase one of the Xiaomi car plant covers nearly 720,000 square metres. [1]", passages, embed_as_chinese, "en"
+    )
     assert [s.passage.n for s in ok.kept[0].supports] == [1]
-    wrong_number = check_answer("Phase one of the Xiaomi car plant covers nearly 800,000 square metres. [1]",
-                                passages, embed_as_chinese, "en")
+    wrong_number = check_answer(
+        "Phase one of the Xiaomi car plant covers nearly 800,000 square metres. [1]", passages, embed_as_chinese, "en"
+    )
     assert not wrong_number.kept
 
 
@@ -190,12 +216,17 @@ def test_no_passages_or_no_text_keeps_nothing(passages):
 
 # ---------------------------------------------------------------- the composed answer
 def test_compose_numbers_citations_in_order_of_use_and_reuses_a_number_for_the_same_sentence(passages):
-    result = check("全镇工业总产值预计突破112亿元。[2]小米汽车一期占地面积接近72万平方米。[1]"
-                   "小米汽车年产能将达到20万辆。[1]", passages)
+    result = check(
+        "全镇工业总产值预计突破112亿元。[2]小米汽车一期占地面积接近72万平方米。[1]小米汽车年产能将达到20万辆。[1]",
+        passages,
+    )
     text, citations = compose(result, "zh-Hans")
-    assert text == "全镇工业总产值预计突破112亿元。[1]小米汽车一期占地面积接近72万平方米。[2]小米汽车年产能将达到20万辆。[2]"
+    assert (
+        text
+        == "全镇工业总产值预计突破112亿元。[1]小米汽车一期占地面积接近72万平方米。[2]小米汽车年产能将达到20万辆。[2]"
+    )
     assert [c.n for c in citations] == [1, 2]
-    assert citations[1].quote == XIAOMI[:XIAOMI.index("。") + 1]
+    assert citations[1].quote == XIAOMI[: XIAOMI.index("。") + 1]
     assert (citations[1].passage_start, citations[1].passage_end) == (100, 100 + len(XIAOMI))
     assert citations[0].text == TAX and citations[0].doc == "000_f07e5012fceaca9b.txt"
 

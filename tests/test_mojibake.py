@@ -4,6 +4,7 @@ The repair runs BEFORE pinyin annotations are stripped, so the snippets keep the
 `_strip_pinyin` below is the cleaning pipeline's rule (a parenthesised run of lowercase latin
 letters with a tone mark, right after a CJK character or `?`), applied afterwards as ingest does.
 """
+
 from __future__ import annotations
 
 import re
@@ -94,17 +95,48 @@ def test_whole_seed_004():
     fixed, repaired, dropped = repair_gbk_mojibake(SEED_004)
     cleaned = _strip_pinyin(fixed)
     assert (repaired, dropped) == (7, 0)
-    for garbage in ("?!", "?;", "?(", "瘧", "盨", "馭", "叭", "缃", "卣", "硎", "蓖", "跷", "晡", "覀", "冞", "€", "shù)", "yīng)"):
+    for garbage in (
+        "?!",
+        "?;",
+        "?(",
+        "瘧",
+        "盨",
+        "馭",
+        "叭",
+        "缃",
+        "卣",
+        "硎",
+        "蓖",
+        "跷",
+        "晡",
+        "覀",
+        "冞",
+        "€",
+        "shù)",
+        "yīng)",
+    ):
         assert garbage not in cleaned
-    for good in ("規模化應用", "公司。“如今SMC", "等。”SMC投資", "提升。”馬清海", "集群。“今年我們還將",
-                 "平臺。”王文勇表示。", "在當地政務服務中心"):
+    for good in (
+        "規模化應用",
+        "公司。“如今SMC",
+        "等。”SMC投資",
+        "提升。”馬清海",
+        "集群。“今年我們還將",
+        "平臺。”王文勇表示。",
+        "在當地政務服務中心",
+    ):
         assert good in cleaned
     assert "?" not in cleaned
     # everything else is untouched: the result is the seed with exactly these runs replaced
     expected = SEED_004
     for damaged, repaired_text in [
-        ("?;瘧?yīng)", "模化應"), ("?!叭缃馭", "。“如今S"), ("?!盨", "。”S"), ("?!瘪R", "。”馬"),
-        ("?!敖衲晡覀冞€", "。“今年我們還"), ("?!蓖跷挠卤硎?", "。”王文勇表示"), ("?shù)卣?wù)", "地政務"),
+        ("?;瘧?yīng)", "模化應"),
+        ("?!叭缃馭", "。“如今S"),
+        ("?!盨", "。”S"),
+        ("?!瘪R", "。”馬"),
+        ("?!敖衲晡覀冞€", "。“今年我們還"),
+        ("?!蓖跷挠卤硎?", "。”王文勇表示"),
+        ("?shù)卣?wù)", "地政務"),
     ]:
         assert expected.count(damaged) == 1
         expected = expected.replace(damaged, repaired_text)
@@ -112,7 +144,7 @@ def test_whole_seed_004():
 
 
 def test_whole_seed_004_is_fast_once_dictionaries_are_loaded():
-    repair_gbk_mojibake("公司?!叭缃馭MC")          # loads jieba/OpenCC/pinyin tables
+    repair_gbk_mojibake("公司?!叭缃馭MC")  # loads jieba/OpenCC/pinyin tables
     start = time.perf_counter()
     repair_gbk_mojibake(SEED_004)
     assert time.perf_counter() - start < 1.0
@@ -142,8 +174,9 @@ def test_ordinary_text_is_untouched(text):
     assert repair_gbk_mojibake(text) == (text, 0, 0)
 
 
-@pytest.mark.parametrize("name", ["000_f07e5012fceaca9b", "001_aabaf283371add59",
-                                  "002_87a0a851a7cdb68f", "003_1c05df24331652f3"])
+@pytest.mark.parametrize(
+    "name", ["000_f07e5012fceaca9b", "001_aabaf283371add59", "002_87a0a851a7cdb68f", "003_1c05df24331652f3"]
+)
 def test_simplified_seeds_are_untouched(name):
     text = (SEEDS / f"{name}.txt").read_text(encoding="utf-8")
     assert repair_gbk_mojibake(text) == (text, 0, 0)

@@ -1,4 +1,5 @@
 """embedding.query_batcher: concurrent questions share model calls, each gets its own vector."""
+
 from __future__ import annotations
 
 import threading

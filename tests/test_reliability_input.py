@@ -1,6 +1,7 @@
 """Bad questions against the real server (`python app.py`, use-m3 index): /api/ask, /api/ask/stream
 and the chat page's own Gradio route. Each gets a clear 4xx or a proper answer, never a 500; the
 server keeps serving; and nothing a user typed comes back as live HTML."""
+
 from __future__ import annotations
 
 import json
@@ -48,8 +49,13 @@ OUR_ATTRIBUTES = {"class", "open"}
 
 @pytest.fixture(scope="module")
 def server(use_m3_index, launch_app, tmp_path_factory):
-    app = launch_app({"QA_INDEX_DIR": str(use_m3_index), "QA_EMBEDDER": "use-m3",
-                      "QA_FEEDBACK_DB": str(tmp_path_factory.mktemp("input") / "feedback.sqlite3")})
+    app = launch_app(
+        {
+            "QA_INDEX_DIR": str(use_m3_index),
+            "QA_EMBEDDER": "use-m3",
+            "QA_FEEDBACK_DB": str(tmp_path_factory.mktemp("input") / "feedback.sqlite3"),
+        }
+    )
     yield app
     app.stop()
 
@@ -109,6 +115,7 @@ def sse_events(text: str) -> list[tuple[str, dict]]:
 
 # ---------------------------------------------------------------- /api/ask and /api/ask/stream
 
+
 @pytest.mark.parametrize("route", ["/api/ask", "/api/ask/stream"])
 @pytest.mark.parametrize("case", REJECTED)
 def test_unusable_question_gets_a_clear_4xx(http, route, case):
@@ -142,14 +149,17 @@ def test_odd_question_streams_a_proper_answer(http, case):
     assert "".join(data["text"] for name, data in events if name == "delta") == final["answer"]
 
 
-@pytest.mark.parametrize("body, status, message", [
-    (b'{"question": "\xe5\xb0\x8f\xff"}', 400, "the request body is not valid JSON"),  # not UTF-8
-    ('{"question": "小米'.encode(), 400, "the request body is not valid JSON"),  # cut off
-    (b"[" * 100_000, 400, "the request body is not valid JSON"),  # nested past any parser's depth
-    (b"", 400, "the request body is missing"),
-    (b"null", 422, "the request body must be a JSON object"),
-    (b'"just a string"', 422, "the request body must be a JSON object"),
-])
+@pytest.mark.parametrize(
+    "body, status, message",
+    [
+        (b'{"question": "\xe5\xb0\x8f\xff"}', 400, "the request body is not valid JSON"),  # not UTF-8
+        ('{"question": "小米'.encode(), 400, "the request body is not valid JSON"),  # cut off
+        (b"[" * 100_000, 400, "the request body is not valid JSON"),  # nested past any parser's depth
+        (b"", 400, "the request body is missing"),
+        (b"null", 422, "the request body must be a JSON object"),
+        (b'"just a string"', 422, "the request body must be a JSON object"),
+    ],
+)
 def test_invalid_json_gets_a_4xx_with_an_error_message(http, body, status, message):
     response = http.post("/api/ask", content=body, headers={"content-type": "application/json"})
     assert response.status_code == status, response.text[:200]
@@ -157,16 +167,19 @@ def test_invalid_json_gets_a_4xx_with_an_error_message(http, body, status, messa
     assert_still_serving(http)
 
 
-@pytest.mark.parametrize("payload, message", [
-    ({"question": 42}, "question: Input should be a valid string"),
-    ({"question": None}, "question: Input should be a valid string"),
-    ({"question": True}, "question: Input should be a valid string"),
-    ({"question": {"text": "小米"}}, "question: Input should be a valid string"),
-    ({"question": "小米", "history": "earlier"}, "history: Input should be a valid list"),
-    ({"question": "小米", "history": ["小米汽车在哪里？"]}, "history[0]"),
-    ({"question": "小米", "history": [{"role": "user", "content": 7}]}, "history[0].content"),
-    ({"question": "小米", "extra": 1}, "extra: Extra inputs are not permitted"),
-])
+@pytest.mark.parametrize(
+    "payload, message",
+    [
+        ({"question": 42}, "question: Input should be a valid string"),
+        ({"question": None}, "question: Input should be a valid string"),
+        ({"question": True}, "question: Input should be a valid string"),
+        ({"question": {"text": "小米"}}, "question: Input should be a valid string"),
+        ({"question": "小米", "history": "earlier"}, "history: Input should be a valid list"),
+        ({"question": "小米", "history": ["小米汽车在哪里？"]}, "history[0]"),
+        ({"question": "小米", "history": [{"role": "user", "content": 7}]}, "history[0].content"),
+        ({"question": "小米", "extra": 1}, "extra: Extra inputs are not permitted"),
+    ],
+)
 def test_wrong_types_get_a_422_naming_the_field(http, payload, message):
     response = http.post("/api/ask", json=payload)
     assert response.status_code == 422
@@ -192,6 +205,7 @@ def test_huge_history_is_refused_and_the_largest_allowed_one_answered(http):
 
 # ---------------------------------------------------------------- the chat page's route
 
+
 class _Tags(HTMLParser):
     def __init__(self) -> None:
         super().__init__()
@@ -205,8 +219,11 @@ def foreign_markup(fragment: str) -> list[str]:
     """Tags or attributes in a chat bubble that server/render.py never emits."""
     parser = _Tags()
     parser.feed(fragment)
-    return [f"<{tag} {attrs}>" for tag, attrs in parser.tags
-            if tag not in OUR_TAGS or any(name not in OUR_ATTRIBUTES for name, _ in attrs)]
+    return [
+        f"<{tag} {attrs}>"
+        for tag, attrs in parser.tags
+        if tag not in OUR_TAGS or any(name not in OUR_ATTRIBUTES for name, _ in attrs)
+    ]
 
 
 def chat(server, message: str, with_box: bool = False) -> tuple:
@@ -216,9 +233,17 @@ def chat(server, message: str, with_box: bool = False) -> tuple:
         config = http.get("/config").json()
         respond = next(d for d in config["dependencies"] if d["api_name"] == "respond")
         session = uuid.uuid4().hex
-        joined = post_json(http, "/gradio_api/queue/join", {
-            "data": [message, [], None], "event_data": None, "fn_index": respond["id"],
-            "trigger_id": respond["targets"][0][0], "session_hash": session})
+        joined = post_json(
+            http,
+            "/gradio_api/queue/join",
+            {
+                "data": [message, [], None],
+                "event_data": None,
+                "fn_index": respond["id"],
+                "trigger_id": respond["targets"][0][0],
+                "session_hash": session,
+            },
+        )
         assert joined.status_code == 200, joined.text[:300]
         warnings = []
         with http.stream("GET", "/gradio_api/queue/data", params={"session_hash": session}) as stream:
@@ -249,8 +274,10 @@ def test_chat_refuses_an_unusable_question_with_a_warning(server, case):
     assert box == REJECTED[case][0].replace("\ud800", "\ufffd")
 
 
-@pytest.mark.parametrize("case", ["HTML", "script tag", "markdown and JS links", "NUL inside", "emoji",
-                                  "control characters", "prompt injection"])
+@pytest.mark.parametrize(
+    "case",
+    ["HTML", "script tag", "markdown and JS links", "NUL inside", "emoji", "control characters", "prompt injection"],
+)
 def test_chat_shows_odd_questions_as_text_and_answers_them(server, case):
     messages, warnings = chat(server, ANSWERED[case])
     assert warnings == []

@@ -1,5 +1,6 @@
 """Concurrency against the real server (`python app.py`, use-m3 index): many feedback writers at
 once lose no row, and 16 clients asking for 10 s all get answers."""
+
 from __future__ import annotations
 
 import sqlite3
@@ -34,10 +35,27 @@ def test_concurrent_feedback_loses_no_row(server, feedback_db):
         ids = []
         with httpx.Client(base_url=server.url, timeout=60) as http:
             for i in range(POSTS_PER_WRITER):
-                response = http.post("/api/feedback", json={
-                    "rating": ("up", "down")[i % 2], "question": f"writer {w} post {i}", "answer": f"答案 {w}-{i} [1]",
-                    "citations": [{"n": 1, "doc": "000.txt", "title": "标题", "section": "一、", "text": "原文。",
-                                   "start": 0, "end": 3, "quote": "原文。"}], "source": "widget"})
+                response = http.post(
+                    "/api/feedback",
+                    json={
+                        "rating": ("up", "down")[i % 2],
+                        "question": f"writer {w} post {i}",
+                        "answer": f"答案 {w}-{i} [1]",
+                        "citations": [
+                            {
+                                "n": 1,
+                                "doc": "000.txt",
+                                "title": "标题",
+                                "section": "一、",
+                                "text": "原文。",
+                                "start": 0,
+                                "end": 3,
+                                "quote": "原文。",
+                            }
+                        ],
+                        "source": "widget",
+                    },
+                )
                 assert response.status_code == 200, response.text
                 ids.append(response.json()["id"])
         return ids

@@ -1,5 +1,6 @@
 """Retrieval and cited answers end to end on the seeds, for both embedders; fusion, rerank,
 script handling, abstention, quantity slots, comparisons and the embedder-mismatch error."""
+
 import pytest
 
 from answering.composer import leans_back
@@ -23,7 +24,9 @@ def test_quantity_slot_reads_measure_and_unit():
     assert quantity_slot("萌蒂(中国)制药有限公司是由谁共同投资的？") is None
     total_investment = quantity_slot("华海清科项目的总投资是多少？")
     # an investment stated for something else, far from the word, does not answer it
-    assert not fills_quantity_slot("smc投资管理有限公司董事、总经理马清海介绍,目前,天津工厂年产值去年达到将近10亿", total_investment)
+    assert not fills_quantity_slot(
+        "smc投资管理有限公司董事、总经理马清海介绍,目前,天津工厂年产值去年达到将近10亿", total_investment
+    )
     assert fills_quantity_slot("同样位于马驹桥镇的总投资近500亿元的芯片龙头企业", total_investment)
 
 
@@ -76,7 +79,8 @@ def test_traditional_question_gets_traditional_answer(request, system):
 @pytest.mark.parametrize("system", SYSTEMS)
 def test_english_question_cites_warehouses(request, system):
     answer = _qa(request, system).ask(
-        "How many high-standard warehouses do the two smart logistics centres at Tongzhou Port have?")
+        "How many high-standard warehouses do the two smart logistics centres at Tongzhou Port have?"
+    )
     assert answer.lang == "en" and not answer.abstained
     assert answer.answer.startswith("According to the documents")
     assert any("9栋" in c.quote for c in answer.citations)
@@ -102,12 +106,15 @@ def test_short_sentence_continuing_the_one_before_answers_how_much(gemma_qa):
     assert "785.1公顷" in answer.citations[0].quote
 
 
-@pytest.mark.parametrize("sentence, leans", [
-    ("“这些零部件的销售覆盖了国内所有车企，尤其在安全领域，国内市场占有率达80%。”", True),  # speech, 001
-    ("这是一家面向全球汽车工业提供高档次冷成型金属零部件、安全件、异型件的国家级、市级“小巨人”企业", True),
-    ("“十三五”期间，马驹桥镇贯彻落实“乡村振兴”战略，对32个村容村貌和人居环境进行整治", False),  # a quoted term
-    ("其中，北京亦庄今年将重点聚焦新能源和智能网联汽车产业", False),  # 其中 does not stand for a subject
-])
+@pytest.mark.parametrize(
+    "sentence, leans",
+    [
+        ("“这些零部件的销售覆盖了国内所有车企，尤其在安全领域，国内市场占有率达80%。”", True),  # speech, 001
+        ("这是一家面向全球汽车工业提供高档次冷成型金属零部件、安全件、异型件的国家级、市级“小巨人”企业", True),
+        ("“十三五”期间，马驹桥镇贯彻落实“乡村振兴”战略，对32个村容村貌和人居环境进行整治", False),  # a quoted term
+        ("其中，北京亦庄今年将重点聚焦新能源和智能网联汽车产业", False),  # 其中 does not stand for a subject
+    ],
+)
 def test_which_sentences_lean_on_the_one_before(sentence, leans):
     assert leans_back(sentence) is leans
 
@@ -127,7 +134,7 @@ def test_citation_offsets_point_at_the_quoted_sentence(request, system):
     assert "680" in answer.answer
     documents = qa.searcher.documents_text
     for c in answer.citations:
-        assert documents[c.doc][c.start:c.end] == c.quote
+        assert documents[c.doc][c.start : c.end] == c.quote
         assert c.passage_start <= c.start < c.end <= c.passage_end
 
 

@@ -1,17 +1,20 @@
 """The flattened indicator table of 002 and document structure (titles, metadata, sections)."""
+
 from pathlib import Path
 
 import pytest
 
 from ingest.documents import build_document
-from ingest.structure import extract_dateline, find_title, heading_level
+from ingest.structure import extract_dateline, heading_level
 from ingest.table import rebuild_flattened_tables
 
 SEEDS = Path(__file__).resolve().parents[1] / "seeds"
-FLAT_TABLE = ("城市副中心“十四五”先进制造业发展主要指标\n\t类型\n\t序号\n\t指标名称\n\t单位\n\t2024年目标\n\t2025年目标\n\n"
-              "\t产业\n总量\n\t1\n\t全区规模以上先进制造业总产值\n\t亿元\n\t650\n\t680\n\n"
-              "\t\n\t2\n\t工业增加值\n\t亿元\n\t250\n\t260\n\n"
-              "\t产业\n质量\n\t12\n\t碳中和企业\n\t家\n\t3\n\t4\n二、构建“143”先进制造产业体系\n")
+FLAT_TABLE = (
+    "城市副中心“十四五”先进制造业发展主要指标\n\t类型\n\t序号\n\t指标名称\n\t单位\n\t2024年目标\n\t2025年目标\n\n"
+    "\t产业\n总量\n\t1\n\t全区规模以上先进制造业总产值\n\t亿元\n\t650\n\t680\n\n"
+    "\t\n\t2\n\t工业增加值\n\t亿元\n\t250\n\t260\n\n"
+    "\t产业\n质量\n\t12\n\t碳中和企业\n\t家\n\t3\n\t4\n二、构建“143”先进制造产业体系\n"
+)
 
 
 def test_flattened_table_rebuilt_with_header_and_group():
@@ -43,7 +46,7 @@ def test_all_twelve_indicator_rows_are_chunks_with_header(seed_docs):
 
 
 def test_titles_and_metadata(seed_docs):
-    titles = {doc_id: doc.title for doc_id, (doc, *_ ) in seed_docs.items()}
+    titles = {doc_id: doc.title for doc_id, (doc, *_) in seed_docs.items()}
     assert titles["000_f07e5012fceaca9b.txt"] == "马驹桥镇：五大产业集群合力跑出经济发展加速度"
     assert titles["002_87a0a851a7cdb68f.txt"] == "城市副中心先进制造业三年行动计划（2022-2024年）"
     assert titles["003_1c05df24331652f3.txt"] == "北京经济技术开发区管委会 2022 年度工作总结"
@@ -63,12 +66,13 @@ def test_dateline_becomes_metadata():
 def test_section_paths(seed_docs):
     _, chunks, _, _ = seed_docs["002_87a0a851a7cdb68f.txt"]
     sections = {c.section for c in chunks}
-    assert ("城市副中心先进制造业三年行动计划（2022-2024年） › 二、构建“143”先进制造产业体系 › "
-            "（一）打造医药健康战略引擎") in sections
-    for doc_id, (doc, doc_chunks, _, _) in seed_docs.items():
+    assert (
+        "城市副中心先进制造业三年行动计划（2022-2024年） › 二、构建“143”先进制造产业体系 › （一）打造医药健康战略引擎"
+    ) in sections
+    for doc, doc_chunks, _, _ in seed_docs.values():
         for chunk in doc_chunks:
             assert chunk.title and chunk.section.startswith(chunk.title), chunk.id
-            assert doc.text[chunk.start:chunk.end] == chunk.text
+            assert doc.text[chunk.start : chunk.end] == chunk.text
 
 
 def test_heading_levels():
@@ -81,7 +85,7 @@ def test_heading_levels():
 
 
 def test_no_noise_left_in_any_chunk(seed_docs):
-    for doc_id, (_, chunks, _, _) in seed_docs.items():
+    for chunks in (value[1] for value in seed_docs.values()):
         for chunk in chunks:
             for noise in ("[bookmark", "版權聲明", "京西有驚喜", "(xié)", "?!", "\t"):
                 assert noise not in chunk.text, (chunk.id, noise)

@@ -1,4 +1,5 @@
 """store.vectors.build_faiss: exact search for small corpora, HNSW past HNSW_ABOVE."""
+
 from __future__ import annotations
 
 import faiss
