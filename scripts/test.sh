@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Set up everything (idempotent), then run the whole test suite: unit tests, both embedders end to
-# end, the eval gate on eval/gold.jsonl, the real llama.cpp server, and the browser tests.
+# Set up everything (idempotent), then lint and run the whole test suite: unit tests, both embedders end to
+# end, the eval gate on the test splits of both corpora, the real llama.cpp server, and the browser tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
