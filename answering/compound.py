@@ -13,7 +13,7 @@ from answering.followup import rewrite_followup
 from language.normalize import search_form
 from retrieval.lexical import tokenize
 
-_ZH_ASKS = re.compile(r"什么|多少|几|哪|何|谁|吗|如何|怎么|怎样|是否|呢")
+_ZH_ASKS = re.compile(r"什么|多少|多[大高长远重久宽深]|几|哪|何|谁|吗|如何|怎么|怎样|是否|呢")  # 多大 asks as 多少 does
 _EN_SPLIT = re.compile(r"\?\s+|,?\s+and\s+(?=(?:how|what|when|which|who|where|why)\b)", re.I)
 _ZH_SPLIT = re.compile(r"(?<=[？?；;])")
 _COMPARISON = re.compile(

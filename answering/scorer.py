@@ -1,9 +1,11 @@
-"""The learned answer scorer: how likely one sentence answers the question, from a few features.
+"""The learned answer scorer: which sentence answers the question, and whether any does.
 
-Whether a sentence answers, and whether the best one is good enough to answer at all, is fitted
-(`python -m eval train`, a logistic regression on the tune splits of two corpora), not hand-set:
-the weights, the standardisation and the abstention threshold live in `scorer_weights.json`,
-keyed by embedder, with the data and the date they were fitted on.
+Both are fitted (`python -m eval train`: two logistic regressions on the tune splits of two
+corpora), not hand-set. The sentence model gives each candidate sentence the probability that it
+states the answer; the answerability model looks at the best sentence (its features, the sentence
+model's confidence in it, its lead over the runner-up) and gives the probability that the question
+is answered at all, which the abstention threshold is compared with. Weights, standardisation and
+threshold live in `scorer_weights.json`, keyed by embedder, with the data and date of the fit.
 
 Features of a (question, sentence) pair, all computed from the question's terms, the sentence,
 its passage and its context (document title, section heading, the sentence before):
@@ -14,7 +16,7 @@ its passage and its context (document title, section heading, the sentence befor
   missing_share           IDF-weighted share of the question's terms found neither in the
                           sentence nor in its context
   missing_rarest          1 when the question's rarest term (usually the name asked about) is
-                          missing from sentence and context, scaled by its IDF rank
+                          missing from sentence and context; less for a less rare missing term
   unknown_terms           IDF-weighted share of the question's terms no document contains
   focus_absent            the question names something the sentence (or the one before) does not
   passage_score, passage_relative, rank_reciprocal   how the passage ranked
@@ -28,9 +30,8 @@ its passage and its context (document title, section heading, the sentence befor
                           sentence gives other dates and none of the asked ones
   grams_own, grams_sentence, grams_document   share of the question's character bigrams (question
                           words left out) in the sentence alone / with its context / anywhere in
-                          its document: people
-                          ask in the text's own words, and a question about something the
-                          document never mentions shares few of them
+                          its document: people ask in the text's own words, and a question about
+                          something the document never mentions shares few of them
   grams_beyond_title      the same for the sentence alone, counting only the question's bigrams
                           that are not in the document title: what the question asks beyond the
                           topic every sentence of the document shares
@@ -113,15 +114,13 @@ class QuestionContext:
     terms: QueryTerms
     lang: str
     kind: str  # asked_kind of the question ('' for none)
-    rarest: str  # the question's highest-IDF term
     question_form: str  # the question's simplified search form
     grams: set[str]  # content_bigrams of the question
     dates: set[str]  # date_parts of the question
     grams_in_document: dict[str, float]  # doc id -> bigram_share of the question in that document
     grams_unknown: float  # share of the question's bigrams found in no document
-    gram_rarity: dict[
-        str, float
-    ]  # bigram -> 1 - log(1 + chunks holding it) / log(1 + chunks), for bigrams the collection has
+    # bigram -> 1 - log(1 + chunks holding it) / log(1 + chunks), for the bigrams the collection has
+    gram_rarity: dict[str, float]
     top_score: float
 
 
@@ -130,7 +129,6 @@ def question_context(
 ) -> QuestionContext:
     """What every sentence of one question is compared with; `searcher` gives the collection
     statistics (whole documents, their bigrams, how many chunks hold a string)."""
-    rarest = max(terms.weights, key=lambda t: (terms.weights[t], len(t)), default="")
     top = max((c.score for c in candidates), default=1.0)
     form = search_form(question)
     grams = content_bigrams(form) if lang != "en" else set()
@@ -142,7 +140,6 @@ def question_context(
         terms,
         lang,
         asked_kind(form if lang != "en" else question),
-        rarest,
         form,
         grams,
         date_parts(form),
@@ -165,12 +162,10 @@ def sentence_features(
     total = terms.total_weight
     missing = [t for t in terms.weights if t not in text and t not in context_text]
     missing_share = sum(terms.weights[t] for t in missing) / total if terms.weights and not english else 0.0
-    ranked = sorted(terms.weights, key=lambda t: terms.weights[t], reverse=True)
-    missing_rarest = 0.0
-    if not english and ctx.rarest in missing:
-        missing_rarest = 1.0
-    elif not english and missing and ranked:
-        missing_rarest = max(1.0 - ranked.index(t) / len(ranked) for t in missing) * 0.5
+    # 1.0 when the question's rarest term is missing, less the further down the IDF ranking the
+    # rarest missing term is.
+    ranked = sorted(terms.weights, key=lambda t: (terms.weights[t], len(t)), reverse=True)
+    missing_rarest = 0.0 if english or not missing else max(1.0 - ranked.index(t) / len(ranked) for t in missing)
     slot = terms.slot
     filled = slot is not None and fills_quantity_slot(text, slot)
     numbers = terms.numbers
