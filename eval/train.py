@@ -6,7 +6,8 @@
    the answer (any `alternatives`/`must_include` string) or holds most of the quote. Sentences of
    unanswerable questions are all 0. With `--near-misses`, variants made from answerable tune
    questions (a year or a phase the evidence document never states; see `near_misses`) join them
-   as unanswerable: measured on 2026-11-27 it lowered tune abstention at the same false-abstention
+   as unanswerable: measured on 2026-11-27 (before the pool-relative features) it lowered tune
+   abstention at the same false-abstention
    cap (seeds 0.68 -> 0.54, CMRC 0.93 -> 0.83, EmbeddingGemma), so it is off by default.
 2. A logistic regression (scikit-learn) is fitted on the standardised rows: which sentence
    answers. Each question weighs the same whatever its number of sentences, each corpus the same
