@@ -7,8 +7,8 @@
    unanswerable questions are all 0. With `--near-misses`, variants made from answerable tune
    questions (a year or a phase the evidence document never states; see `near_misses`) join them
    as unanswerable: measured on 2026-11-27 (before the pool-relative features) it lowered tune
-   abstention at the same false-abstention
-   cap (seeds 0.68 -> 0.54, CMRC 0.93 -> 0.83, EmbeddingGemma), so it is off by default.
+   abstention at the same false-abstention cap (seeds 0.68 -> 0.54, CMRC 0.93 -> 0.83,
+   EmbeddingGemma), so it is off by default.
 2. A logistic regression (scikit-learn) is fitted on the standardised rows: which sentence
    answers. Each question weighs the same whatever its number of sentences, each corpus the same
    whatever its number of questions, and positives as much as negatives.
