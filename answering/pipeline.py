@@ -17,13 +17,14 @@ import numpy as np
 from answering.composer import ABSTAIN_TEXT, Pick, choose_sentences, compose, same_sentence
 from answering.compound import asks_to_compare, split_compound
 from answering.followup import rewrite_followup
+from answering.header_facts import asked_fields, find_header_facts
 from answering.scorer import AnswerScorer, load_scorer, question_context
 from config import Config
 from embedding.embedders import Embedder, canonical_name, load_embedder
 from embedding.query_batcher import QueryBatcher
 from language.normalize import detect_script, has_words, search_form
 from qa_types import Answer, Passage
-from retrieval.search import HybridSearcher, as_passages, interleave
+from retrieval.search import Candidate, HybridSearcher, ScoredSentence, as_passages, interleave
 from store.index_files import IndexUnusableError, read_index
 from store.vectors import FAISS_FILE, SENTENCE_SPANS_FILE, SENTENCE_VECTORS_FILE, load_faiss
 
@@ -43,8 +44,10 @@ class QA:
         index_info: dict,
         scorer: AnswerScorer,
         llm=None,
+        documents_metadata: dict[str, dict[str, str]] | None = None,
     ) -> None:
         self.config = config
+        self.documents_metadata = documents_metadata or {}  # doc id -> issuer, doc_number, date, …
         self.embedder = embedder
         self.searcher = searcher
         self.index_info = index_info
@@ -110,7 +113,8 @@ class QA:
             from answering.llm import LLMAnswerer
 
             llm_client = LLMAnswerer.from_config(config)
-        return cls(config, model, searcher, info, scorer or load_scorer(wanted), llm_client)
+        metadata = {d.doc_id: d.metadata for d in stored.documents}
+        return cls(config, model, searcher, info, scorer or load_scorer(wanted), llm_client, metadata)
 
     def retrieve(self, question: str, k: int = 10) -> list[Passage]:
         lang = detect_script(question)
@@ -155,6 +159,28 @@ class QA:
             picks.extend(p for p in part_picks if not any(same_sentence(p, q) for q in picks))
         return interleave(rankings, 10), picks, max(supports)
 
+    def _header_picks(self, question: str, retrieved: list[Passage]) -> list[Pick]:
+        """Header lines answering a question about the top document's number, date, issuer,
+        author or source (answering.header_facts); [] when it asks none or its text states none.
+        Only the document the question retrieved first: another document's author or date would
+        be a confident citation of the wrong fact."""
+        if not retrieved or not asked_fields(question):
+            return []
+        doc = retrieved[0].chunk.doc
+        facts = find_header_facts(question, self.documents_metadata.get(doc, {}), self.searcher.documents_text[doc])
+        return [pick for fact in facts if (pick := self._line_pick(doc, fact.start, fact.end))]
+
+    def _line_pick(self, doc: str, start: int, end: int) -> Pick | None:
+        """A citable pick for one line of a document: the chunk holding it, the line as its sentence."""
+        for index, chunk in enumerate(self.searcher.chunks):
+            if chunk.doc == doc and chunk.start <= start < chunk.end:
+                end = min(end, chunk.end)
+                line = ScoredSentence(
+                    start, end, 1.0, 1.0, set(), search_form(self.searcher.documents_text[doc][start:end])
+                )
+                return Pick(Candidate(index, chunk, 1.0, {}, [line]), line, 1.0, 0)
+        return None
+
     def ask(
         self, question: str, history: list[dict] | None = None, k: int | None = None, generate: bool = True
     ) -> Answer:
@@ -165,6 +191,9 @@ class QA:
         standalone = rewrite_followup(question, history or [], self.llm)
         if has_words(standalone):
             retrieved, picks, support = self._extract(standalone, lang, k or self.config.top_k)
+            header = self._header_picks(standalone, retrieved)
+            if header:  # the document's own number, date, issuer…: cited to its header line
+                picks, support = header, 1.0
         else:  # `{{7*7}}`, `%s%n`, a lone tag: nothing to look up, nothing to cite
             retrieved, picks, support = [], [], 0.0
         threshold = self.scorer.threshold
