@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+TABLE_CELL_SEPARATOR = " | "  # between the cells of a rebuilt table row (a Chunk of kind "table_row")
+
 
 @dataclass
 class Document:

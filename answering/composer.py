@@ -62,7 +62,7 @@ def score_pool(candidates: list[Candidate], ctx: QuestionContext, scorer: Answer
         previous = None
         for s in cand.sentences:
             rows.append(sentence_features(ctx, cand, s, rank, previous))
-            picks.append(Pick(cand, s, 0.0, rank, rows[-1]))
+            picks.append(Pick(cand, s, 0.0, rank))
             previous = s
     rows = with_pool_features(rows)
     for pick, row, probability in zip(picks, rows, scorer.probabilities(rows)):

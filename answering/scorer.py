@@ -54,6 +54,7 @@ import numpy as np
 
 from language.answer_types import asked_kind, bigram_share, content_bigrams, date_parts, holds_kind
 from language.normalize import search_form
+from qa_types import TABLE_CELL_SEPARATOR
 from retrieval.features import QueryTerms, fills_quantity_slot
 from retrieval.search import Candidate, HybridSearcher, ScoredSentence, section_leaf
 
@@ -200,9 +201,6 @@ def sentence_features(
         found_dates / len(ctx.dates) if ctx.dates else 0.0,
         float(bool(ctx.dates) and not found_dates and bool(sentence_dates)),
     ]
-
-
-TABLE_CELL_SEPARATOR = " | "  # how ingest writes a rebuilt table row (ingest/table.py)
 
 
 def row_name_asked(row_text: str, question_form: str) -> float:

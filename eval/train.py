@@ -82,24 +82,28 @@ def is_evidence(item: GoldItem, doc: str, sentence: str) -> bool:
 
 
 def question_rows(qa, item: GoldItem) -> tuple[list[list[float]], list[int]]:
-    """Feature rows and labels of the sentences the pipeline would choose from for this question."""
-    from answering.composer import ANSWER_PASSAGES
-    from answering.scorer import question_context, sentence_features, with_pool_features
+    """Feature rows and labels of the sentences the pipeline would choose from for this question
+    (answering.composer.score_pool over the same top passages)."""
+    from answering.composer import ANSWER_PASSAGES, score_pool
+    from answering.scorer import question_context
     from language.normalize import detect_script, search_form
 
     lang = detect_script(item.question)
     query = search_form(item.question)
     candidates, terms = qa.searcher.search(query, qa._embed_query(query), lang, 10)
     ctx = question_context(item.question, terms, lang, candidates, qa.searcher)
-    rows, labels = [], []
-    for rank, cand in enumerate(candidates[:ANSWER_PASSAGES]):
-        doc_text = qa.searcher.documents_text[cand.chunk.doc]
-        previous = None
-        for s in cand.sentences:
-            rows.append(sentence_features(ctx, cand, s, rank, previous))
-            labels.append(int(item.answerable and is_evidence(item, cand.chunk.doc, doc_text[s.start : s.end])))
-            previous = s
-    return with_pool_features(rows), labels
+    picks = score_pool(candidates[:ANSWER_PASSAGES], ctx, qa.scorer)
+    texts = qa.searcher.documents_text
+    labels = [
+        int(
+            item.answerable
+            and is_evidence(
+                item, p.candidate.chunk.doc, texts[p.candidate.chunk.doc][p.sentence.start : p.sentence.end]
+            )
+        )
+        for p in picks
+    ]
+    return [p.features for p in picks], labels
 
 
 # Near misses made from answerable tune questions: the same question about a year, or a phase, that
@@ -231,9 +235,10 @@ def train(
     # 2. Whether the question is answered at all, from its best sentence.
     qx, qy = [], []
     for _, answerable, rows, _ in questions:
-        probabilities = np.sort(sentence_model.probabilities(rows))[::-1]
-        best = int(np.argmax(sentence_model.probabilities(rows)))
-        qx.append(question_features(rows[best], probabilities[0], probabilities[1] if len(rows) > 1 else 0.0))
+        probabilities = sentence_model.probabilities(rows)
+        best = int(np.argmax(probabilities))
+        runner_up = np.sort(probabilities)[-2] if len(rows) > 1 else 0.0
+        qx.append(question_features(rows[best], probabilities[best], runner_up))
         qy.append(int(answerable))
     qy_array = np.asarray(qy)
     answerable_model = _fit(

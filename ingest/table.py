@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 
-CELL_SEPARATOR = " | "
+from qa_types import TABLE_CELL_SEPARATOR as CELL_SEPARATOR
+
 _HEADER_WITH_VALUE = re.compile(r"\d")  # year/target columns: repeat the header before the value
 
 

@@ -137,6 +137,8 @@ _FILLERS = {
     "达到",
     "达",
     "实现",
+    # Verbs of reaching an amount (完成112亿元, 突破3亿元, 超过20%) sit between a measure and its
+    # figure in any report; they are never the thing measured.
     "完成",
     "突破",
     "超过",
