@@ -74,6 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also fit on near misses made from answerable tune questions (eval/train.py)",
     )
+    train.add_argument(
+        "--take-out-evidence",
+        action="store_true",
+        help="also fit the answerability model on answerable tune questions with their evidence taken out "
+        "(eval/train.py; off: it did not pay off on the test splits)",
+    )
     return parser
 
 
@@ -85,6 +91,7 @@ def command_train(args) -> int:
         embedder=args.embedder,
         log=lambda m: print(m, file=sys.stderr),
         make_near_misses=args.near_misses,
+        take_out_evidence=args.take_out_evidence,
     )
     print(json.dumps(result, ensure_ascii=False, indent=2))
     return 0
