@@ -4,6 +4,9 @@
     /widget            a compact chat for iframes;   /embed.js   one line to embed it on a site
     /api/ask           question -> answer JSON;      /api/ask/stream   the same as server-sent events
     /api/feedback      store a rating;               /healthz          index and model status
+    /doc/{id}          a document whole, `#s=start-end` (or `?s=`) highlights a cited span
+    /api/documents     the documents (id, title, issuer, number, date, chunks);
+    /api/documents/{id}  one of them with its cleaned text and section headings
     /docs              the API reference (OpenAPI)
 
 On first start with no index, the index is built from the seeds folder; the index and the
@@ -27,9 +30,9 @@ from pathlib import Path  # noqa: E402
 
 import gradio as gr  # noqa: E402
 import uvicorn  # noqa: E402
-from fastapi import FastAPI  # noqa: E402
+from fastapi import FastAPI, HTTPException  # noqa: E402
 from fastapi.middleware.cors import CORSMiddleware  # noqa: E402
-from fastapi.responses import FileResponse  # noqa: E402
+from fastapi.responses import FileResponse, HTMLResponse  # noqa: E402
 from fastapi.sse import EventSourceResponse, ServerSentEvent  # noqa: E402
 
 from config import Config  # noqa: E402
@@ -40,6 +43,8 @@ from server.api_models import (  # noqa: E402
     MAX_QUESTION_CHARS,
     AskRequest,
     AskResponse,
+    DocumentDetail,
+    DocumentSummary,
     ErrorResponse,
     FeedbackRequest,
     FeedbackResponse,
@@ -47,6 +52,8 @@ from server.api_models import (  # noqa: E402
     answer_payload,
     clean_question,
 )
+from server.doc_page import document_html, missing_document_html  # noqa: E402
+from server.documents import DocumentCatalog, parse_span  # noqa: E402
 from server.errors import add_error_handlers  # noqa: E402
 from server.feedback import FeedbackStore  # noqa: E402
 from server.render import ERROR_HTML, answer_html, pending_html, question_html  # noqa: E402
@@ -57,6 +64,7 @@ from server.startup import StartupError, check_serving_config, load_qa  # noqa: 
 log = logging.getLogger("govdoc_qa.server")
 
 STATIC_DIR = Path(__file__).resolve().parent / "server" / "static"
+CHAT_SCRIPT = STATIC_DIR / "chat.js"  # runs on the chat page: plain-text copy and aria-labels
 PAGE_TITLE = "政务文件问答 · Government documents Q&A"
 
 EXAMPLE_QUESTIONS = [
@@ -121,7 +129,9 @@ def history_from(turns: dict[int, dict]) -> list[dict[str, str]]:
     return history[-MAX_HISTORY_TURNS:]
 
 
-def build_chat_ui(qa, feedback: FeedbackStore) -> gr.Blocks:
+def build_chat_ui(qa, feedback: FeedbackStore, documents: DocumentCatalog | None = None) -> gr.Blocks:
+    documents = documents or DocumentCatalog(qa)
+
     def respond(message: str, messages: list, turns: dict[int, dict]) -> Iterator[tuple]:
         """Streams one answer into the chat. `turns` maps each answer's message index to what
         a 👍/👎 on it should store."""
@@ -144,7 +154,7 @@ def build_chat_ui(qa, feedback: FeedbackStore) -> gr.Blocks:
         try:
             for piece in qa.ask_stream(question, history_from(turns)):
                 if isinstance(piece, Answer):
-                    messages[-1] = {"role": "assistant", "content": answer_html(piece)}
+                    messages[-1] = {"role": "assistant", "content": answer_html(piece, documents.dates)}
                     yield "", messages, {**turns, len(messages) - 1: feedback_record(piece)}
                     return
                 text += piece
@@ -180,7 +190,9 @@ def build_chat_ui(qa, feedback: FeedbackStore) -> gr.Blocks:
             latex_delimiters=[],  # "$" in a document is money, not maths
             sanitize_html=True,
             allow_tags=False,
-            buttons=["copy"],
+            # No Gradio copy button: it copies a message's HTML. Each answer has its own, which
+            # copies plain text (server.render.copy_button_html, server/static/chat.js).
+            buttons=[],
             feedback_options=("Like", "Dislike"),
             placeholder="请提出关于文件的问题，或点击下方示例。Ask about the documents, or pick an example below.",
         )
@@ -230,6 +242,7 @@ def new_fastapi() -> FastAPI:
 
 def create_app(config: Config, qa, feedback: FeedbackStore) -> FastAPI:
     app = new_fastapi()
+    documents = DocumentCatalog(qa)
     add_error_handlers(app)
     # Exactly the configured origins may call /api from a browser. Having our own CORSMiddleware
     # also stops Gradio from adding its permissive one to the routes it serves.
@@ -246,13 +259,13 @@ def create_app(config: Config, qa, feedback: FeedbackStore) -> FastAPI:
     @app.post("/api/ask", response_model=AskResponse, responses=ERROR_RESPONSES, tags=["answers"])
     def ask(request: AskRequest) -> dict:
         """Answer a question with citations, or abstain and list the closest passages as `related`."""
-        return answer_payload(qa.ask(request.question, request.history_dicts()))
+        return answer_payload(qa.ask(request.question, request.history_dicts()), documents.dates)
 
     @app.post("/api/ask/stream", response_class=EventSourceResponse, responses=ERROR_RESPONSES, tags=["answers"])
     def ask_stream(request: AskRequest) -> Iterator[ServerSentEvent]:
         """The answer as server-sent events: `delta` (`{"text": piece}`) while it is written, then
         `answer` (the same JSON as /api/ask), or `error` (`{"error": message}`) if it fails."""
-        yield from answer_events(qa, request.question, request.history_dicts())
+        yield from answer_events(qa, request.question, request.history_dicts(), documents.dates)
 
     @app.post("/api/feedback", response_model=FeedbackResponse, responses=ERROR_RESPONSES, tags=["feedback"])
     def post_feedback(request: FeedbackRequest) -> dict:
@@ -278,6 +291,31 @@ def create_app(config: Config, qa, feedback: FeedbackStore) -> FastAPI:
             "llm": qa.llm is not None,
         }
 
+    @app.get("/api/documents", response_model=list[DocumentSummary], tags=["documents"])
+    def list_documents() -> list[dict]:
+        """The indexed documents with the header fields parsed at ingest (empty where the text states none)."""
+        return [doc.summary() for doc in documents.all()]
+
+    @app.get(
+        "/api/documents/{doc_id:path}",
+        response_model=DocumentDetail,
+        responses={404: {"model": ErrorResponse, "description": "no document with this id"}},
+        tags=["documents"],
+    )
+    def get_document(doc_id: str) -> dict:
+        """One document: its cleaned text (citation offsets index into it), header fields and section headings."""
+        doc = documents.get(doc_id)
+        if doc is None:
+            raise HTTPException(404, f"no document with id {doc_id!r}; GET /api/documents lists them")
+        return doc.detail()
+
+    @app.get("/doc/{doc_id:path}", response_class=HTMLResponse, include_in_schema=False)
+    def view_document(doc_id: str, s: str | None = None) -> HTMLResponse:
+        doc = documents.get(doc_id)
+        if doc is None:
+            return HTMLResponse(missing_document_html(), status_code=404)
+        return HTMLResponse(document_html(doc, parse_span(s, len(doc.text))))
+
     for route, (file_name, media_type) in STATIC_ROUTES.items():
         app.add_api_route(
             route, _static_file(STATIC_DIR / file_name, media_type), methods=["GET"], include_in_schema=False
@@ -286,11 +324,12 @@ def create_app(config: Config, qa, feedback: FeedbackStore) -> FastAPI:
     # Mounted last: a route declared after the mount at "/" would never be reached.
     return gr.mount_gradio_app(
         app,
-        build_chat_ui(qa, feedback),
+        build_chat_ui(qa, feedback, documents),
         path="/",
         root_path=config.root_path or None,
         theme=gr.themes.Default(primary_hue="blue", font=FONT_STACK, font_mono=MONO_FONT_STACK),
         css_paths=[STATIC_DIR / "chat.css"],
+        js=CHAT_SCRIPT.read_text(encoding="utf-8"),
         footer_links=[],
         run_history=False,
         mcp_server=False,

@@ -6,6 +6,7 @@ into a short JSON error. The chat page applies the same question rules through `
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -78,6 +79,7 @@ class CitationOut(BaseModel):
         "text[start - passage_start : end - passage_start] is the quote",
     )
     passage_end: int = 0
+    date: str = Field("", description="the document's issue date as written in it; empty if it states none")
 
 
 class PassageOut(BaseModel):
@@ -88,6 +90,7 @@ class PassageOut(BaseModel):
     start: int
     end: int
     score: float
+    date: str = Field("", description="the document's issue date as written in it; empty if it states none")
 
 
 class AskResponse(BaseModel):
@@ -100,10 +103,14 @@ class AskResponse(BaseModel):
     notice: str = Field(description="e.g. that the LLM was unavailable; empty if nothing to say")
 
 
-def answer_payload(answer: Answer) -> dict:
-    """The public JSON of an answer (internal scores and timings stay out)."""
+def answer_payload(answer: Answer, dates: Mapping[str, str] | None = None) -> dict:
+    """The public JSON of an answer (internal scores and timings stay out); each citation and
+    related passage carries its document's date from `dates` (doc id -> date) when known."""
     data = answer.to_dict()
-    return {key: data[key] for key in AskResponse.model_fields}
+    payload = {key: data[key] for key in AskResponse.model_fields}
+    for item in payload["citations"] + payload["related"]:
+        item["date"] = (dates or {}).get(item["doc"], "")
+    return payload
 
 
 class FeedbackRequest(BaseModel):
@@ -127,6 +134,30 @@ class FeedbackResponse(BaseModel):
 class ErrorResponse(BaseModel):
     error: str = Field(description="what was wrong, in one line")
     errors: list[str] = Field(default_factory=list, description="every problem found, one per field")
+
+
+class DocumentSummary(BaseModel):
+    id: str = Field(description="the document id (its file name), as in citations' `doc`")
+    title: str
+    issuer: str = Field(description="issuing office; empty if the text states none")
+    number: str = Field(description="document number such as 通政办发〔2022〕23号; empty if none")
+    date: str = Field(description="issue date as written in the document; empty if none")
+    chunks: int = Field(description="passages of the document in the index")
+
+
+class SectionOut(BaseModel):
+    title: str
+    level: int = Field(description="1 `一、`, 2 `（一）`, 3 `1.`, 4 an unnumbered short heading line")
+    start: int = Field(description="offset of the heading line in `text`")
+    end: int
+
+
+class DocumentDetail(DocumentSummary):
+    source: str = Field(description="publisher named in the text (e.g. a news site); empty if none")
+    author: str = Field(description="author or reporter named in the text; empty if none")
+    lang: Literal["zh-Hans", "zh-Hant", "en"] = Field(description="the script the document is written in")
+    text: str = Field(description="the cleaned text: citation offsets (`start`, `end`) index into it")
+    sections: list[SectionOut] = Field(description="section headings, in order")
 
 
 class HealthResponse(BaseModel):

@@ -3,12 +3,20 @@
 Everything that comes from a user or a document goes through `html.escape` before it is placed in
 markup, so a question such as `<img src=x onerror=…>` is shown as text. The chatbot renders these
 strings as HTML (markdown off), and Gradio's sanitiser runs on top as a second line of defence.
+
+Each `[n]` links to the source viewer (`doc/{id}#s={start}-{end}`, relative so that it works under
+a sub-path) with the quote as its title. Gradio's own copy button would copy this HTML (and Gradio
+puts it in the message's aria-label), so the answer carries its own copy button whose `value` is
+the plain text (`answer_plain_text`); server/static/chat.js copies it and gives the message a
+plain-text aria-label. The sanitiser keeps `value` and `title` but drops `data-*` and `aria-*`.
 """
 
 from __future__ import annotations
 
 import html
 import re
+from collections.abc import Mapping
+from urllib.parse import quote
 
 from qa_types import Answer, Citation, Passage
 
@@ -21,6 +29,7 @@ LABELS = {  # in the answer's language
         "rewritten": "理解为",
         "colon": "：",
         "working": "正在查找…",
+        "copy": "复制",
     },
     "zh-Hant": {
         "sources": "來源",
@@ -28,6 +37,7 @@ LABELS = {  # in the answer's language
         "rewritten": "理解為",
         "colon": "：",
         "working": "正在查找…",
+        "copy": "複製",
     },
     "en": {
         "sources": "Sources",
@@ -35,6 +45,7 @@ LABELS = {  # in the answer's language
         "rewritten": "Understood as",
         "colon": ": ",
         "working": "Searching…",
+        "copy": "Copy",
     },
 }
 ERROR_HTML = '<p class="qa-error">出错了，请稍后再试。Something went wrong; please try again.</p>'
@@ -56,9 +67,29 @@ def pending_html(partial_text: str, lang: str = "zh-Hans") -> str:
     return f'<p class="qa-answer">{answer_text_html(partial_text)}</p>'
 
 
-def answer_text_html(text: str) -> str:
-    """Escaped answer text with each [n] marker styled as a citation reference."""
-    return _MARKER.sub(r'<span class="qa-cite">[\1]</span>', text_html(text))
+def source_url(doc: str, start: int, end: int) -> str:
+    """The source viewer with the cited span marked, relative to the chat page."""
+    return f"doc/{quote(doc, safe='')}#s={start}-{end}"
+
+
+def cite_html(citation: Citation) -> str:
+    """`[n]` as a link to the cited sentence in its document, the quote shown on hover and focus."""
+    return (
+        f'<a class="qa-cite" href="{html.escape(source_url(citation.doc, citation.start, citation.end))}" '
+        f'title="{html.escape(citation.quote)}" target="_blank" rel="noopener">[{citation.n}]</a>'
+    )
+
+
+def answer_text_html(text: str, citations: list[Citation] | None = None) -> str:
+    """Escaped answer text with each [n] marker styled as a citation reference, and a link to the
+    source where a citation numbered n is given."""
+    by_n = {c.n: c for c in citations or []}
+
+    def marker(match: re.Match) -> str:
+        citation = by_n.get(int(match.group(1)))
+        return cite_html(citation) if citation else f'<span class="qa-cite">[{match.group(1)}]</span>'
+
+    return _MARKER.sub(marker, text_html(text))
 
 
 def highlighted_passage_html(passage: str, passage_start: int, start: int, end: int, quote: str = "") -> str:
@@ -82,37 +113,77 @@ def section_path(title: str, section: str) -> str:
     return rest if head == title and rest else ("" if section == title else section)
 
 
-def _source_item(label: str, title: str, section: str, passage_html: str) -> str:
+def _source_item(label: str, title: str, section: str, passage_html: str, date: str = "") -> str:
     section_text = section_path(title, section)
     section_line = f'<div class="qa-section">{html.escape(section_text)}</div>' if section_text else ""
+    date_html = f' <span class="qa-date">· {html.escape(date)}</span>' if date else ""
     return (
-        f'<li class="qa-source"><div class="qa-title">{label}{html.escape(title)}</div>{section_line}'
+        f'<li class="qa-source"><div class="qa-title">{label}{html.escape(title)}{date_html}</div>{section_line}'
         f'<blockquote class="qa-passage">{passage_html}</blockquote></li>'
     )
 
 
-def citation_item(citation: Citation) -> str:
+def citation_item(citation: Citation, date: str = "") -> str:
     passage = highlighted_passage_html(
         citation.text, citation.passage_start, citation.start, citation.end, citation.quote
     )
-    return _source_item(f'<span class="qa-cite">[{citation.n}]</span> ', citation.title, citation.section, passage)
+    return _source_item(f"{cite_html(citation)} ", citation.title, citation.section, passage, date)
 
 
-def related_item(passage: Passage) -> str:
-    return _source_item("", passage.chunk.title, passage.chunk.section, text_html(passage.chunk.text))
+def related_item(passage: Passage, date: str = "") -> str:
+    return _source_item("", passage.chunk.title, passage.chunk.section, text_html(passage.chunk.text), date)
 
 
-def answer_html(answer: Answer) -> str:
-    """The finished answer: notice, text, then the sources (or related passages when abstaining)."""
+def _with_date(title: str, date: str) -> str:
+    return f"{title} · {date}" if date else title
+
+
+def answer_plain_text(answer: Answer, dates: Mapping[str, str] | None = None) -> str:
+    """What the copy button copies: the answer with its [n] markers, then the numbered sources
+    (title, date, quote), or the titles of the related passages when the answer abstains."""
+    dates = dates or {}
+    labels = LABELS.get(answer.lang, LABELS["zh-Hans"])
+    parts = [answer.notice] if answer.notice else []
+    parts.append(answer.answer)
+    if answer.citations:
+        lines = [f"{labels['sources']}{labels['colon'].rstrip()}"]
+        for c in answer.citations:
+            lines += [f"[{c.n}] {_with_date(c.title, dates.get(c.doc, ''))}", f"    {c.quote}"]
+        parts.append("\n".join(lines))
+    elif answer.related:
+        lines = [f"{labels['related']}{labels['colon'].rstrip()}"]
+        lines += [
+            f"{i}. {_with_date(p.chunk.title, dates.get(p.chunk.doc, ''))}" for i, p in enumerate(answer.related, 1)
+        ]
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts)
+
+
+def copy_button_html(answer: Answer, dates: Mapping[str, str] | None = None) -> str:
+    """A copy button holding the plain text in `value` (server/static/chat.js does the copying)."""
+    label = LABELS.get(answer.lang, LABELS["zh-Hans"])["copy"]
+    return (
+        f'<div class="qa-actions"><button type="button" class="qa-copy" lang="{html.escape(answer.lang)}" '
+        f'value="{html.escape(answer_plain_text(answer, dates))}">{label}</button>'
+        '<span class="qa-copy-status" role="status"></span></div>'
+    )
+
+
+def answer_html(answer: Answer, dates: Mapping[str, str] | None = None) -> str:
+    """The finished answer: notice, text, then the sources (or related passages when abstaining),
+    each with its document's date when `dates` (doc id -> date) knows it, then a copy button."""
+    dates = dates or {}
     labels = LABELS.get(answer.lang, LABELS["zh-Hans"])
     parts = []
     if answer.notice:
         parts.append(f'<p class="qa-notice">{text_html(answer.notice)}</p>')
-    parts.append(f'<p class="qa-answer">{answer_text_html(answer.answer)}</p>')
+    parts.append(f'<p class="qa-answer">{answer_text_html(answer.answer, answer.citations)}</p>')
     if answer.citations:
-        items, heading = [citation_item(c) for c in answer.citations], labels["sources"]
+        items = [citation_item(c, dates.get(c.doc, "")) for c in answer.citations]
+        heading = labels["sources"]
     elif answer.related:
-        items, heading = [related_item(p) for p in answer.related], labels["related"]
+        items = [related_item(p, dates.get(p.chunk.doc, "")) for p in answer.related]
+        heading = labels["related"]
     else:
         items, heading = [], ""
     rewritten = (
@@ -124,4 +195,5 @@ def answer_html(answer: Answer) -> str:
         summary = f"{heading} ({len(items)})" if items else labels["rewritten"]
         listing = f'<ol class="qa-source-list">{"".join(items)}</ol>' if items else ""
         parts.append(f'<details class="qa-sources" open><summary>{summary}</summary>{rewritten}{listing}</details>')
+    parts.append(copy_button_html(answer, dates))
     return "".join(parts)

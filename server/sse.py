@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from fastapi.sse import ServerSentEvent
 
@@ -24,12 +24,15 @@ def event(name: str, payload: dict) -> ServerSentEvent:
     return ServerSentEvent(event=name, raw_data=json.dumps(payload, ensure_ascii=False))
 
 
-def answer_events(qa, question: str, history: list[dict]) -> Iterator[ServerSentEvent]:
-    """Wraps `qa.ask_stream`: str pieces become `delta` events, the final Answer an `answer` event."""
+def answer_events(
+    qa, question: str, history: list[dict], dates: Mapping[str, str] | None = None
+) -> Iterator[ServerSentEvent]:
+    """Wraps `qa.ask_stream`: str pieces become `delta` events, the final Answer an `answer` event
+    (documents' dates from `dates`, as in answer_payload)."""
     try:
         for piece in qa.ask_stream(question, history):
             if isinstance(piece, Answer):
-                yield event("answer", answer_payload(piece))
+                yield event("answer", answer_payload(piece, dates))
                 return
             yield event("delta", {"text": piece})
         log.error("ask_stream ended without a final answer for %r", question[:80])

@@ -301,6 +301,47 @@ def test_chat_thumbs_up_is_stored(setup, context):
     assert CITED_WORDS in rows[0][2] and CITED_WORDS in rows[0][3]
 
 
+def test_clicking_a_citation_opens_the_source_with_the_sentence_highlighted(setup, context, recorder):
+    page, textbox = open_chat(context, setup.app.url)
+    ask_in_chat(page, textbox, QUESTION)
+    cite = page.locator("#chat .qa-answer a.qa-cite").first
+    quote = cite.get_attribute("title")
+    assert CITED_WORDS in quote and cite.inner_text() == "[1]"
+    with context.expect_page() as opened:  # a new tab: the conversation stays where it was
+        cite.click()
+    viewer = opened.value
+    viewer.wait_for_load_state("load")
+    viewer.locator("mark.cited").first.wait_for(timeout=10_000)
+    assert viewer.url.startswith(setup.app.url + "/doc/") and "#s=" in viewer.url
+    assert "".join(viewer.locator("mark.cited").all_inner_texts()) == quote
+    assert viewer.evaluate("document.documentElement.lang") == "zh-Hans"
+    assert viewer.evaluate("window.scrollY") > 0, "the cited sentence lies below the first screen"
+    assert viewer.locator("mark.cited").first.evaluate(
+        "m => { const r = m.getBoundingClientRect(); return r.top >= 0 && r.bottom <= innerHeight; }"
+    ), "the highlighted sentence is scrolled into view"
+    screenshot(viewer, "source-viewer.png")
+    assert recorder.off_origin(setup.app.url) == []
+
+
+def test_chat_copy_gives_plain_text_and_plain_aria_labels(setup, context):
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=setup.app.url)
+    page, textbox = open_chat(context, setup.app.url)
+    ask_in_chat(page, textbox, QUESTION)
+    page.locator("#chat button.qa-copy").last.click()
+    page.locator("#chat .qa-copy-status", has_text="已复制").wait_for(timeout=5_000)
+    copied = page.evaluate("navigator.clipboard.readText()")
+    answer_text, _, sources = copied.partition("\n\n来源：\n")
+    assert CITED_WORDS in answer_text and "[1]" in answer_text and "<" not in copied
+    assert sources.startswith("[1] 马驹桥镇") and CITED_WORDS in sources
+    page.wait_for_function(
+        "() => !document.querySelector('#chat [data-testid=\"bot\"]').getAttribute('aria-label').includes('<')",
+        timeout=5_000,
+    )
+    for role in ("user", "bot"):
+        label = page.locator(f'#chat [data-testid="{role}"]').last.get_attribute("aria-label")
+        assert "<" not in label and (QUESTION if role == "user" else CITED_WORDS) in label
+
+
 # ---------------------------------------------------------------- the embedded widget
 
 

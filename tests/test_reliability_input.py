@@ -43,8 +43,20 @@ ANSWERED = {
 }
 LIVE_MARKUP = ("<script", "<img", "<b>", "javascript:", "onerror")
 # Tags and attributes server/render.py emits; anything else in a chat bubble came from user input.
-OUR_TAGS = {"p", "br", "span", "details", "summary", "ol", "li", "div", "blockquote", "mark"}
-OUR_ATTRIBUTES = {"class", "open"}
+OUR_TAGS = {"p", "br", "span", "details", "summary", "ol", "li", "div", "blockquote", "mark", "button"}
+OUR_ATTRIBUTES = {"class", "open", "type", "lang", "value", "role"}
+# The `[n]` link to the source viewer: our class, a relative doc/ address, the quote as its title.
+CITE_LINK_ATTRIBUTES = {"class", "href", "title", "target", "rel"}
+
+
+def is_our_citation_link(tag: str, attrs: list) -> bool:
+    values = dict(attrs)
+    return (
+        tag == "a"
+        and values.get("class") == "qa-cite"
+        and (values.get("href") or "").startswith("doc/")
+        and all(name in CITE_LINK_ATTRIBUTES for name, _ in attrs)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -222,7 +234,8 @@ def foreign_markup(fragment: str) -> list[str]:
     return [
         f"<{tag} {attrs}>"
         for tag, attrs in parser.tags
-        if tag not in OUR_TAGS or any(name not in OUR_ATTRIBUTES for name, _ in attrs)
+        if not is_our_citation_link(tag, attrs)
+        and (tag not in OUR_TAGS or any(name not in OUR_ATTRIBUTES for name, _ in attrs))
     ]
 
 

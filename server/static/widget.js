@@ -7,6 +7,7 @@
 
   var ASK_URL = "api/ask/stream";
   var FEEDBACK_URL = "api/feedback";
+  var DOC_URL = "doc/"; // the source viewer: doc/{id}#s={start}-{end} marks the cited sentence
   var MAX_HISTORY = 20; // the API's limit on earlier messages
   var MAX_TURN_CHARS = 4000; // the API's limit on one earlier message
   var LABELS = {
@@ -85,14 +86,28 @@
 
   // --- rendering ----------------------------------------------------------------------------
 
-  function answerParagraph(text) {
+  // [n] as a link to the cited sentence in its document (a new tab: the widget stays as it is),
+  // with the quote as its title, shown on hover (and by widget.css on keyboard focus).
+  function citeLink(citation) {
+    var link = el("a", "cite", "[" + citation.n + "]");
+    link.href = DOC_URL + encodeURIComponent(citation.doc) + "#s=" + citation.start + "-" + citation.end;
+    link.target = "_blank";
+    link.rel = "noopener";
+    link.title = citation.quote;
+    return link;
+  }
+
+  function answerParagraph(text, citations) {
     var p = el("p", "answer");
+    var byNumber = {};
+    (citations || []).forEach(function (c) { byNumber[c.n] = c; });
     var marker = /\[(\d{1,3})\]/g;
     var last = 0;
     var match;
     while ((match = marker.exec(text)) !== null) {
       p.appendChild(document.createTextNode(text.slice(last, match.index)));
-      p.appendChild(el("span", "cite", match[0]));
+      var citation = byNumber[Number(match[1])];
+      p.appendChild(citation ? citeLink(citation) : el("span", "cite", match[0]));
       last = marker.lastIndex;
     }
     p.appendChild(document.createTextNode(text.slice(last)));
@@ -126,11 +141,15 @@
     return parts.join(" › ");
   }
 
-  function sourceItem(label, title, section, passageBlock) {
+  function sourceItem(citation, title, date, section, passageBlock) {
     var item = el("li", "source");
     var heading = el("div", "source-title");
-    if (label) heading.appendChild(el("span", "cite", label));
+    if (citation) {
+      heading.appendChild(citeLink(citation));
+      heading.appendChild(document.createTextNode(" "));
+    }
     heading.appendChild(document.createTextNode(title));
+    if (date) heading.appendChild(el("span", "source-date", " · " + date));
     item.appendChild(heading);
     var path = sectionPath(title, section);
     if (path) item.appendChild(el("div", "source-section", path));
@@ -195,7 +214,7 @@
     bubble.textContent = "";
     bubble.classList.remove("pending");
     if (answer.notice) bubble.appendChild(el("p", "notice", answer.notice));
-    bubble.appendChild(answerParagraph(answer.answer));
+    bubble.appendChild(answerParagraph(answer.answer, answer.citations));
     var cited = answer.citations.length > 0;
     var count = cited ? answer.citations.length : answer.related.length;
     if (count || answer.standalone_question) {
@@ -206,11 +225,11 @@
       var list = el("ol", "source-list");
       if (cited) {
         answer.citations.forEach(function (c) {
-          list.appendChild(sourceItem("[" + c.n + "] ", c.title, c.section, highlightedPassage(c)));
+          list.appendChild(sourceItem(c, c.title, c.date, c.section, highlightedPassage(c)));
         });
       } else {
         answer.related.forEach(function (p) {
-          list.appendChild(sourceItem("", p.title, p.section, el("blockquote", "passage", p.text)));
+          list.appendChild(sourceItem(null, p.title, p.date, p.section, el("blockquote", "passage", p.text)));
         });
       }
       details.appendChild(list);
