@@ -21,6 +21,9 @@ _COMPARISON = re.compile(
     r"\bboth\b|\bdiffer|\bcompare|\brespectively\b|\beach of\b",
     re.I,
 )
+# A topic written once before a colon, then asked about in several questions
+# (`北京亦庄承接“三城”科技成果：2022年承接了多少项？累计承接了多少项？`), belongs to every part.
+_TOPIC = re.compile(r"^([^？?；;：:]{2,40})[：:](?=.*[？?；;].*\S)")
 MIN_PART_CHARS = 4
 MIN_OWN_TERMS = 3
 
@@ -28,16 +31,22 @@ MIN_OWN_TERMS = 3
 def split_compound(question: str, lang: str) -> list[str]:
     """The sub-questions of a question asking two or more things; [question] otherwise. Later
     parts are made standalone against the first (`它的天津工厂…` -> `SMC的天津工厂…`)."""
-    pieces = _EN_SPLIT.split(question) if lang == "en" else _ZH_SPLIT.split(question)
+    topic = _TOPIC.match(question) if lang != "en" else None
+    body = question[topic.end() :] if topic else question
+    pieces = _EN_SPLIT.split(body) if lang == "en" else _ZH_SPLIT.split(body)
     parts = [p.strip(" ，,") for p in pieces if len(p.strip(" ，,？?；;")) >= MIN_PART_CHARS]
     if lang != "en":
-        parts = [p for p in parts if _ZH_ASKS.search(p)]
+        parts = [p for p in parts if _ZH_ASKS.search(search_form(p))]  # 幾/幾個 ask as 几 does
     # A later part with next to no words of its own (`目前建成了几期？`) rides on the first part's
-    # passage; answering it alone would fetch whatever else says 建成.
+    # passage; answering it alone would fetch whatever else says 建成. Under a shared topic every
+    # part is a whole question once the topic is put before it, so one word of its own is enough.
     first_terms = set(tokenize(search_form(parts[0]))) if parts else set()
-    parts = parts[:1] + [p for p in parts[1:] if len(set(tokenize(search_form(p))) - first_terms) >= MIN_OWN_TERMS]
+    own_needed = 1 if topic else MIN_OWN_TERMS
+    parts = parts[:1] + [p for p in parts[1:] if len(set(tokenize(search_form(p))) - first_terms) >= own_needed]
     if len(parts) < 2:
         return [question]
+    if topic:
+        return [topic.group(0) + p for p in parts]
     first = parts[0]
     return [first] + [rewrite_followup(p, [{"role": "user", "content": first}]) for p in parts[1:]]
 
