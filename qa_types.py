@@ -10,6 +10,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 TABLE_CELL_SEPARATOR = " | "  # between the cells of a rebuilt table row (a Chunk of kind "table_row")
+# The longest question answered: the API refuses longer ones, and a follow-up whose standalone
+# rewrite would be longer is answered as it was asked (answering/followup.py).
+MAX_QUESTION_CHARS = 1000
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """Follow-up questions: rewrite `那2025年的目标呢？` into a standalone question before retrieval.
 
-A question is treated as a follow-up only when there is a previous user question and the new one
-leans on it: a leading 那/那么/还有/and/what about, a pronoun (它/其/该/这类/it/there), a trailing 呢,
+A question is treated as a follow-up only when there is a previous user question, the new one has
+words of its own (not only `嗯`, `ok`, `谢谢`, emoji or punctuation: language.normalize.has_content_words)
+and it leans on the previous one: a leading 那/那么/还有/and/what about, a pronoun (它/其/该/这类/it/there), a trailing 呢,
 a 又, or so little content that it cannot stand alone (`同比增长了多少？`). Anything else is
 returned unchanged.
 
@@ -14,7 +15,9 @@ Without an LLM, rules carry over what the follow-up leaves out of the previous q
   ellipsis  `同比增长了多少？`        -> the previous question's stem + the follow-up
 With an LLM (answering.llm.LLMAnswerer), the model rewrites with prompts/followup_*.txt and the
 rules are the fallback when it fails or returns something unusable.
-Chinese is analysed in simplified form; the rewrite comes back in the asker's script.
+Chinese is analysed in simplified form; the rewrite comes back in the asker's script. A rewrite
+longer than a question may be (qa_types.MAX_QUESTION_CHARS) is not used: the question is answered
+as it was asked.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from __future__ import annotations
 import logging
 import re
 
-from language.normalize import detect_script, fold_width, to_simplified, to_traditional
+from language.normalize import detect_script, fold_width, has_content_words, to_simplified, to_traditional
+from qa_types import MAX_QUESTION_CHARS
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +46,10 @@ _METRICS = sorted(
 )
 _METRIC = re.compile("|".join(map(re.escape, _METRICS)))
 _PLACE_SUFFIX = re.compile(rf"[{_HAN}]{{1,5}}?(?:街道|片区|园区|新城|开发区|经开区|镇|乡|村|县|区|市|省)$")
-# Where the subject of a question ends: a verb-like cue, a metric, a time word or the question words.
+# Where the subject of a question ends: a function word or common report verb, a metric, a time
+# word or the question words.
 _SUBJECT_END = re.compile(
-    r"的|是|有(?!限)|在|被|以(?!上|下|来|及)|为|将|已|预计|完成|新增|现辖|组建|重点|留住|累计|共|"
+    r"的|是|有(?!限)|在|被|以(?!上|下|来|及)|为|将|已|预计|完成|新增|累计|共|"
     r"目前|现在|去年|今年|明年|多少|什么|哪|几|如何|怎样|怎么|何时|" + _METRIC.pattern
 )
 # `行动计划中…`: the document the question is about, not its subject (`萌蒂(中国)…` is not cut).
@@ -77,24 +82,34 @@ def previous_question(history: list[dict]) -> str:
     standalone = ""
     for turn in history or []:
         content = turn.get("content") if isinstance(turn, dict) and turn.get("role") == "user" else None
-        if isinstance(content, str) and content.strip():
+        if isinstance(content, str) and has_content_words(content):  # `嗯`, `谢谢`: the subject stays
             question = content.strip()
-            standalone = (
-                rewrite_by_rules(question, standalone) if standalone and is_followup(question, standalone) else question
-            )
+            if standalone and is_followup(question, standalone):
+                standalone = _within_limit(rewrite_by_rules(question, standalone), question)
+            else:
+                standalone = question
     return standalone
 
 
 def rewrite_followup(question: str, history: list[dict], llm=None) -> str:
-    """The question made standalone using the previous user question; unchanged if it stands alone."""
+    """The question made standalone using the previous user question; unchanged if it stands alone,
+    has no words of its own (`😀`, `？？`, `嗯`, `ok`), or would become longer than a question may be."""
+    if not has_content_words(question):
+        return question
     previous = previous_question(history)
     if not previous or not is_followup(question, previous):
         return question
     if llm is not None:
         rewritten = _rewrite_with_llm(llm, question, previous)
         if rewritten:
-            return rewritten
-    return rewrite_by_rules(question, previous)
+            return _within_limit(rewritten, question)
+    return _within_limit(rewrite_by_rules(question, previous), question)
+
+
+def _within_limit(rewritten: str, question: str) -> str:
+    """The rewrite, or the question as asked if the rewrite is longer than a question may be: a
+    long earlier turn must not make a short follow-up cost what a long question costs."""
+    return rewritten if len(rewritten) <= MAX_QUESTION_CHARS else question
 
 
 def is_followup(question: str, previous: str) -> bool:

@@ -38,6 +38,7 @@ from config import REPO_ROOT, Config
 from qa_types import Answer, Citation, Passage
 
 if TYPE_CHECKING:
+    from answering.deadline import Deadline
     from answering.pipeline import QA
 
 log = logging.getLogger(__name__)
@@ -165,11 +166,13 @@ class LLMAnswerer:
         return self.complete(*followup_prompt(question, previous, lang), max_tokens=max_tokens)
 
     # ---------------------------------------------------------------- answers
-    def stream(self, qa: QA, question: str, history: list[dict]) -> Iterator[str | Answer]:
+    def stream(
+        self, qa: QA, question: str, history: list[dict], deadline: Deadline | None = None
+    ) -> Iterator[str | Answer]:
         """Token pieces as they arrive, then the final, checked Answer (used by QA.ask_stream).
         The final Answer's text replaces the streamed text: the check may drop sentences."""
         started = time.perf_counter()
-        extractive = qa.ask(question, history, generate=False)
+        extractive = qa.ask(question, history, generate=False, deadline=deadline)
         for item in self.generate(qa, extractive):
             if isinstance(item, Answer):
                 item.latency_ms = (time.perf_counter() - started) * 1000

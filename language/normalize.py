@@ -83,3 +83,37 @@ def has_words(text: str) -> bool:
     """Text with at least one Chinese character or two-letter word outside markup: something that
     can be asked. `{{7*7}}`, `%s%s%n` or a lone tag cannot."""
     return bool(_WORD.search(without_markup(text)))
+
+
+# Words that carry no question of their own: interjections, assent, thanks, greetings (simplified
+# Chinese, and English in lower case). A follow-up made only of these is not merged with the
+# previous question (`嗯`, `好的谢谢`, `ok`, `thanks!`), and nothing is looked up for it.
+_ZH_FILLERS = sorted(
+    """嗯 恩 啊 阿 哦 噢 喔 呃 额 唔 哈 呵 嘿 嘻 喂 哎 唉 诶 欸 呀 哇 吧 嘛 吗 呢 啦 咯 哟 好 好的 好吧 行 对 对的
+    是的 可以 谢谢 多谢 感谢 谢了 知道了 明白 了解 收到 没事 没问题 再见 拜拜 你好 您好 大家好 哈喽 早上好 晚上好""".split(),
+    key=len,
+    reverse=True,
+)
+_EN_FILLERS = sorted(
+    """ok, okay, k, yes, yeah, yep, yup, no, nope, nah, thanks, thank you, thx, ty, cool, great, nice, good, fine,
+    alright, sure, right, hi, hello, hey, bye, goodbye, hmm, hm, um, uh, ah, oh, wow, lol, got it, i see, please""".split(
+        ","
+    ),
+    key=len,
+    reverse=True,
+)
+_FILLER_WORD = re.compile(
+    "|".join(map(re.escape, _ZH_FILLERS))
+    + r"|\b(?:"
+    + "|".join(r"\s+".join(map(re.escape, phrase.split())) for phrase in _EN_FILLERS)
+    + r")\b"
+)
+_CONTENT = re.compile(rf"[{_CJK}]|[A-Za-z]{{2,}}|[0-9]")
+
+
+def has_content_words(text: str) -> bool:
+    """Something to look up: a Chinese character, a word of two letters or a number outside markup
+    that is not an interjection, assent, thanks or greeting (`嗯`, `好的`, `ok`, `thanks`). Emoji
+    and punctuation never count."""
+    folded = to_simplified(fold_width(without_markup(text))).lower()
+    return bool(_CONTENT.search(_FILLER_WORD.sub(" ", folded)))

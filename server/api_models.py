@@ -9,15 +9,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from qa_types import Answer
+from qa_types import MAX_QUESTION_CHARS, Answer
 
-MAX_QUESTION_CHARS = 1000
 MAX_HISTORY_TURNS = 20  # messages in `history`, user and assistant alike
 MAX_TURN_CHARS = 4000  # an earlier answer can be long, but history must not smuggle in a document
+# An earlier user turn is an earlier question: MAX_QUESTION_CHARS, as for the question itself.
+MAX_HISTORY_CHARS = 20000  # all of `history` together
 MAX_ANSWER_CHARS = 20000  # feedback echoes an answer back
 MAX_FEEDBACK_CITATIONS = 20
+# Feedback echoes each citation back; a passage is at most a few hundred characters (ingest cuts
+# 150-350), so these leave room for any corpus without letting a row grow without bound.
+MAX_CITATION_TEXT_CHARS = 4000  # `text` (the passage) and `quote`
+MAX_CITATION_LABEL_CHARS = 1000  # `doc`, `title`, `section`, `date`
 
 
 def clean_question(text: str) -> str:
@@ -28,9 +33,19 @@ def clean_question(text: str) -> str:
         raise ValueError("must not be empty or only spaces")
     if len(question) > MAX_QUESTION_CHARS:
         raise ValueError(f"has {len(question)} characters; the limit is {MAX_QUESTION_CHARS}")
-    if any("\ud800" <= ch <= "\udfff" for ch in question):  # JSON allows "\ud800"; no encoder does
-        raise ValueError("contains an unpaired surrogate (\\ud800-\\udfff), which is not valid text")
+    check_text(question)
     return question
+
+
+def check_text(text: str) -> str:
+    if any("\ud800" <= ch <= "\udfff" for ch in text):  # JSON allows "\ud800"; no encoder does
+        raise ValueError("contains an unpaired surrogate (\\ud800-\\udfff), which is not valid text")
+    return text
+
+
+def turn_limit(role: str) -> int:
+    """The longest earlier message of `role`: a user turn is an earlier question."""
+    return MAX_QUESTION_CHARS if role == "user" else MAX_TURN_CHARS
 
 
 class Turn(BaseModel):
@@ -38,7 +53,32 @@ class Turn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     role: Literal["user", "assistant"]
-    content: str = Field(max_length=MAX_TURN_CHARS)
+    content: str = Field(
+        max_length=MAX_TURN_CHARS,
+        description=f"at most {MAX_QUESTION_CHARS} characters for a user turn, {MAX_TURN_CHARS} for an assistant turn",
+    )
+
+    @field_validator("content")
+    @classmethod
+    def _content_usable(cls, value: str, info: ValidationInfo) -> str:
+        role = info.data.get("role", "assistant")  # absent if the role itself was invalid
+        if len(value) > turn_limit(role):
+            raise ValueError(f"has {len(value)} characters; the limit for a {role} turn is {turn_limit(role)}")
+        return check_text(value)
+
+
+def fit_history(history: list[dict[str, str]]) -> list[dict[str, str]]:
+    """`history` cut to what AskRequest accepts, for history the server keeps itself (the chat page):
+    the newest turns that fit, each cut to its limit."""
+    fitted: list[dict[str, str]] = []
+    total = 0
+    for turn in reversed(history[-MAX_HISTORY_TURNS:]):
+        content = turn["content"][: turn_limit(turn["role"])]
+        if total + len(content) > MAX_HISTORY_CHARS:
+            break
+        total += len(content)
+        fitted.append({"role": turn["role"], "content": content})
+    return fitted[::-1]
 
 
 class AskRequest(BaseModel):
@@ -46,18 +86,30 @@ class AskRequest(BaseModel):
     question: str = Field(
         description=f"1 to {MAX_QUESTION_CHARS} characters", examples=["小米汽车一期占地面积有多大？"]
     )
-    history: list[Turn] | None = Field(default=None, description=f"earlier messages, at most {MAX_HISTORY_TURNS}")
+    history: list[Turn] | None = Field(
+        default=None,
+        description=f"earlier messages, at most {MAX_HISTORY_TURNS} of at most {MAX_HISTORY_CHARS} characters in all",
+    )
 
     @field_validator("question")
     @classmethod
     def _question_usable(cls, value: str) -> str:
         return clean_question(value)
 
+    @field_validator("history", mode="before")
+    @classmethod
+    def _not_too_many_turns(cls, value: object) -> object:
+        # Before the turns are validated one by one: 100,000 turns are refused without looking at them.
+        if isinstance(value, list) and len(value) > MAX_HISTORY_TURNS:
+            raise ValueError(f"has {len(value)} turns; the limit is {MAX_HISTORY_TURNS}")
+        return value
+
     @field_validator("history")
     @classmethod
     def _history_short_enough(cls, value: list[Turn] | None) -> list[Turn] | None:
-        if value is not None and len(value) > MAX_HISTORY_TURNS:
-            raise ValueError(f"has {len(value)} turns; the limit is {MAX_HISTORY_TURNS}")
+        total = sum(len(turn.content) for turn in value or [])
+        if total > MAX_HISTORY_CHARS:
+            raise ValueError(f"has {total} characters in all; the limit is {MAX_HISTORY_CHARS}")
         return value
 
     def history_dicts(self) -> list[dict[str, str]]:
@@ -113,12 +165,23 @@ def answer_payload(answer: Answer, dates: Mapping[str, str] | None = None) -> di
     return payload
 
 
+class FeedbackCitation(CitationOut):
+    """A citation as /api/ask returned it, sent back with a rating: every text field bounded."""
+
+    doc: str = Field(max_length=MAX_CITATION_LABEL_CHARS)
+    title: str = Field(max_length=MAX_CITATION_LABEL_CHARS)
+    section: str = Field(max_length=MAX_CITATION_LABEL_CHARS)
+    text: str = Field(max_length=MAX_CITATION_TEXT_CHARS, description="the whole passage")
+    quote: str = Field(max_length=MAX_CITATION_TEXT_CHARS, description="the cited sentence")
+    date: str = Field("", max_length=MAX_CITATION_LABEL_CHARS)
+
+
 class FeedbackRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     rating: Literal["up", "down"]
-    question: str
+    question: str = Field(description=f"1 to {MAX_QUESTION_CHARS} characters")
     answer: str = Field(min_length=1, max_length=MAX_ANSWER_CHARS)
-    citations: list[CitationOut] = Field(default_factory=list, max_length=MAX_FEEDBACK_CITATIONS)
+    citations: list[FeedbackCitation] = Field(default_factory=list, max_length=MAX_FEEDBACK_CITATIONS)
     source: Literal["widget", "api"] = "api"
 
     @field_validator("question")

@@ -1,22 +1,31 @@
 """Short JSON errors instead of FastAPI's nested validation detail or a 500 traceback.
 
 Bad input gets a 4xx whose `error` says what to fix: 400 when the body is not JSON at all, 422 when
-it is JSON of the wrong shape. Anything unexpected is logged in full on the server and answered
-with a one-line 500, so no stack trace ever reaches a client.
+it is JSON of the wrong shape, 404/405 for a route or method under /api that does not exist (405
+with `Allow`), 413/415 from server/limits.py. An answer past its time budget is a 503 with
+`Retry-After`. Anything unexpected is logged in full on the server and answered with a one-line
+500, so no stack trace ever reaches a client.
 """
 
 from __future__ import annotations
 
 import logging
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
+
+from answering.deadline import AnswerTimeout
 
 log = logging.getLogger("govdoc_qa.server")
 
 _PYDANTIC_PREFIXES = ("Value error, ", "Assertion failed, ")
+API_PREFIX = "/api/"
+ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+RETRY_AFTER_SECONDS = 10
 
 
 def describe_validation_error(error: dict) -> str:
@@ -63,7 +72,54 @@ async def _on_unexpected_error(request: Request, exc: Exception) -> JSONResponse
     return JSONResponse({"error": "internal error; the server log has the details", "errors": []}, status_code=500)
 
 
+async def _on_answer_timeout(request: Request, exc: AnswerTimeout) -> JSONResponse:
+    log.warning("answer abandoned after %g s on %s", exc.seconds, request.url.path)
+    return JSONResponse(
+        {"error": timeout_message(exc.seconds), "errors": []},
+        status_code=503,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+def timeout_message(seconds: float) -> str:
+    return f"no answer within {seconds:g} s; the server is busy or the question too costly, please try again"
+
+
 def add_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(AnswerTimeout, _on_answer_timeout)
     app.add_exception_handler(Exception, _on_unexpected_error)
+
+
+def add_api_fallback(app: FastAPI) -> None:
+    """Every path under /api that no route of `app` takes: 405 with `Allow` when the path exists
+    for other methods, else 404, both in the error shape above. Added after the API routes and
+    before Gradio's mount at "/", which would otherwise answer `{"detail": "Not Found"}`."""
+
+    def allowed_methods(request: Request) -> list[str]:
+        methods: set[str] = set()
+        for route in app.router.routes:
+            if isinstance(route, APIRoute) and route.endpoint is not api_fallback:
+                match, _ = route.matches(request.scope)
+                if match is not Match.NONE:  # the path fits; PARTIAL: the method does not
+                    methods |= route.methods or set()
+        return sorted(methods)
+
+    def api_fallback(request: Request, rest: str) -> None:
+        allowed = allowed_methods(request)
+        if allowed:
+            raise HTTPException(
+                405,
+                f"{request.method} is not allowed on {request.url.path}; use {' or '.join(allowed)}",
+                headers={"Allow": ", ".join(allowed)},
+            )
+        raise HTTPException(404, f"no API route {request.url.path}; /docs lists them")
+
+    app.add_api_route(API_PREFIX + "{rest:path}", api_fallback, methods=ANY_METHOD, include_in_schema=False)
+
+
+def quiet_validation_errors(app: FastAPI) -> None:
+    """Gradio's own routes answer a malformed body with FastAPI's 422, which echoes the input back
+    (`"input": …`); this gives them the short error above instead."""
+    app.add_exception_handler(RequestValidationError, _on_validation_error)

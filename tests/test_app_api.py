@@ -120,6 +120,16 @@ def test_unanswerable_question_abstains_with_related_passages(client):
             422,
             "history: has 21 turns; the limit is 20",
         ),
+        (
+            {"question": "它的年产能？", "history": [{"role": "user", "content": "小" * 1001}]},
+            422,
+            "history[0].content: has 1001 characters; the limit for a user turn is 1000",
+        ),
+        (
+            {"question": "问题", "history": [{"role": "assistant", "content": "答" * 4000}] * 6},
+            422,
+            "history: has 24000 characters in all; the limit is 20000",
+        ),
         ({"question": 42}, 422, "question: Input should be a valid string"),
         ({"question": ["a"]}, 422, "question: Input should be a valid string"),
         ({"question": "问题", "history": "earlier"}, 422, "history: Input should be a valid list"),
@@ -179,10 +189,10 @@ class FailingQA:
     index_info = {"embedder": "stub", "documents": 0, "chunks": 0}
     llm = None
 
-    def ask(self, question, history=None):
+    def ask(self, question, history=None, deadline=None):
         raise RuntimeError("secret internal detail")
 
-    def ask_stream(self, question, history=None):
+    def ask_stream(self, question, history=None, deadline=None):
         yield "partial "
         raise RuntimeError("secret internal detail")
 

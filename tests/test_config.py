@@ -48,3 +48,17 @@ def test_llm_answers_are_bounded_by_the_configured_max_tokens():
 
 def test_api_key_not_in_repr():
     assert "sk-secret" not in repr(Config.from_env({"QA_LLM_API_KEY": "sk-secret"}))
+
+
+def test_request_limits_and_the_answer_budget():
+    config = Config.from_env({"QA_MAX_BODY_BYTES": "2000000", "QA_ANSWER_TIMEOUT": "12.5"})
+    assert config.max_body_bytes == 2_000_000 and config.answer_timeout == 12.5
+    assert Config.from_env({}).max_body_bytes == 1_000_000 and Config.from_env({}).answer_timeout == 20.0
+    assert config.answer_budget(with_llm=False) == 12.5
+    assert config.answer_budget(with_llm=True) == 12.5 + 2 * config.llm_timeout  # the LLM falls back on its own
+    with pytest.raises(ValueError, match="QA_ANSWER_TIMEOUT.*positive"):
+        Config.from_env({"QA_ANSWER_TIMEOUT": "0"})
+    with pytest.raises(ValueError, match="QA_MAX_BODY_BYTES=.1.5. is not a valid int"):
+        Config.from_env({"QA_MAX_BODY_BYTES": "1.5"})
+    with pytest.raises(ValueError, match="QA_MAX_BODY_BYTES=1000 is too small"):
+        Config.from_env({"QA_MAX_BODY_BYTES": "1000"})

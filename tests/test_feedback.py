@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 import threading
 
@@ -59,6 +60,20 @@ def test_concurrent_writes_are_all_kept(tmp_path):
     expected = {f"问题 {t}-{i}" for t in range(THREADS) for i in range(WRITES_PER_THREAD)}
     assert {row["question"] for row in rows} == expected
     assert all(row["citations"] == [CITATION] for row in rows)
+
+
+def test_a_copy_of_the_database_file_alone_has_every_committed_row(tmp_path):
+    """A backup that copies feedback.sqlite3 and nothing else, taken while the server runs."""
+    path = tmp_path / "live" / "feedback.sqlite3"
+    store = FeedbackStore(path)
+    row_id = store.add(rating="up", question="小米汽车？", answer="72万平方米。[1]", citations=[CITATION], source="api")
+    backup = tmp_path / "backup" / "feedback.sqlite3"
+    backup.parent.mkdir()
+    shutil.copyfile(path, backup)  # while the store is open, as a backup of a running server would
+    assert list(backup.parent.iterdir()) == [backup]  # no -wal beside it
+    with sqlite3.connect(backup) as conn:
+        assert conn.execute("SELECT id, question FROM feedback").fetchall() == [(row_id, "小米汽车？")]
+    store.close()
 
 
 def test_database_uses_write_ahead_logging(tmp_path):

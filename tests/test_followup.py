@@ -11,6 +11,7 @@ from llm_server import llm_server  # noqa: F401  (fixture)
 from answering.followup import is_followup, rewrite_followup, subject_of
 from config import REPO_ROOT
 from language.normalize import detect_script, search_form
+from qa_types import MAX_QUESTION_CHARS
 
 PAIRS = {
     json.loads(line)["id"]: json.loads(line)
@@ -96,7 +97,7 @@ def test_the_subject_is_the_noun_phrase_the_previous_question_is_about():
     assert subject_of("小米汽车预计年产能是多少？") == "小米汽车"
     assert subject_of("中芯京城项目总投资多少？") == "中芯京城项目"
     assert subject_of("马驹桥湿地公园是在什么基础上建成的？") == "马驹桥湿地公园"
-    assert subject_of("行动计划中漷县重点打造什么产业集聚区？") == "漷县"
+    assert subject_of("行动计划中漷县的重点产业是什么？") == "漷县"
     assert subject_of("萌蒂(中国)制药有限公司是由谁共同投资的？") == "萌蒂(中国)制药有限公司"
 
 
@@ -168,3 +169,37 @@ def test_the_local_llm_rewrites_followups_or_the_rules_take_over(llm_server):  #
         assert rewritten and "\n" not in rewritten
         # The follow-up's own new information always survives (numbers are validated).
         assert all(n in rewritten for n in ("2025",) if n in pair["question"])
+
+
+# ---------------------------------------------------------------- what is never merged (issue 13)
+@pytest.mark.parametrize("junk", ["😀😀😀", "？？？？", "嗯", "ok", "OK!", "好的，谢谢！", "Thanks.", "<b>嗯</b>"])
+def test_a_followup_without_words_of_its_own_is_not_merged_with_the_previous_question(junk):
+    previous = "小米汽车一期预计什么时候实现量产？"
+    rewritten = rewrite_followup(junk, history(previous))
+    assert rewritten == junk
+    assert "小米汽车" not in rewritten
+
+
+def test_a_junk_turn_in_the_history_does_not_hide_the_subject_before_it():
+    turns = history("小米汽车预计年产能是多少？") + history("嗯")
+    assert "小米汽车" in rewrite_followup("它一期占地多少？", turns)
+
+
+def test_a_rewrite_longer_than_a_question_may_be_falls_back_to_the_question():
+    long_subject = "小米汽车" * 250  # a 1,000-character earlier question: its own length is allowed
+    rewritten = rewrite_followup("它的年产能？", history(long_subject + "？"))
+    assert rewritten == "它的年产能？"
+    assert len(rewrite_followup("它的年产能？", history("小米汽车" * 20 + "？"))) <= MAX_QUESTION_CHARS
+
+
+def test_an_llm_rewrite_longer_than_a_question_may_be_is_not_used():
+    previous = "全区" + "规模以上先进制造业" * 109 + "总产值2024年目标是多少？"  # 998 characters
+    reply = "全区" + "规模以上先进制造业" * 110 + "总产值2025年目标是多少？"  # usable, but 1,007
+    assert len(previous) <= MAX_QUESTION_CHARS < len(reply)
+    llm = ScriptedLLM(reply)
+    assert rewrite_followup("那2025年的目标呢？", history(previous), llm) == "那2025年的目标呢？"
+    assert llm.calls
+
+
+def test_markup_does_not_make_a_chinese_question_english():
+    assert detect_script("<script>alert(1)</script>小米汽车的年产能？") == "zh-Hans"
