@@ -11,6 +11,10 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent
+EMBEDDING_RUNTIMES = ("onnx", "torch")  # embedding.embedders.RUNTIMES
+# A question (1,000 characters) and its history (20,000 in all; server/api_models.py) as JSON with
+# every character escaped (`\\u554f`, 6 bytes): a body limit below this would refuse valid requests.
+MIN_BODY_BYTES = 128 * 1024
 
 
 def _default_cache() -> str:
@@ -25,6 +29,7 @@ class Config:
     index_dir: Path = REPO_ROOT / "index"  # QA_INDEX_DIR: chunks.jsonl, manifest.json, FAISS file
     model_cache: Path = Path(_default_cache())  # QA_MODEL_CACHE: model weights and embedding cache
     embedder: str = "embeddinggemma"  # QA_EMBEDDER: embeddinggemma | use-m3 | any sentence-transformers name/path
+    embedding_runtime: str = "onnx"  # QA_EMBEDDING_RUNTIME: onnx | torch (EmbeddingGemma; same vectors)
     host: str = "127.0.0.1"  # QA_HOST
     port: int = 7860  # QA_PORT
     root_path: str = ""  # QA_ROOT_PATH: sub-path when served behind a reverse proxy, e.g. /qa
@@ -38,6 +43,14 @@ class Config:
     llm_timeout: float = 30.0  # QA_LLM_TIMEOUT: seconds (a 0.5B model on 2 CPU cores needs ~90)
     llm_max_tokens: int = 400  # QA_LLM_MAX_TOKENS: longest generated answer, in tokens
     top_k: int = 5  # QA_TOP_K: passages considered for an answer
+    # QA_MAX_BODY_BYTES: larger request bodies are refused with 413 before they are read whole or
+    # parsed. 1 MB holds the largest valid /api request and a long chat (Gradio sends the chat's
+    # messages with each question, ≈ 3 KB per answer).
+    max_body_bytes: int = 1_000_000
+    # QA_ANSWER_TIMEOUT: seconds the server works on one answer before it ends the request with an
+    # error (503, or an `error` event on a stream). With an LLM, its own QA_LLM_TIMEOUT is added for
+    # each of its two calls (follow-up rewrite, answer): a slow LLM falls back on its own.
+    answer_timeout: float = 20.0
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> Config:
@@ -55,6 +68,21 @@ class Config:
                 values[f.name] = _parse(key, env[key], f.type)
         values.update(overrides)
         return cls(**values)
+
+    def __post_init__(self) -> None:
+        if self.embedding_runtime not in EMBEDDING_RUNTIMES:
+            raise ValueError(
+                f"QA_EMBEDDING_RUNTIME={self.embedding_runtime!r} is not one of: {', '.join(EMBEDDING_RUNTIMES)}"
+            )
+        if self.max_body_bytes < MIN_BODY_BYTES:
+            raise ValueError(
+                f"QA_MAX_BODY_BYTES={self.max_body_bytes} is too small: the largest valid question with its "
+                f"history takes up to {MIN_BODY_BYTES} bytes"
+            )
+
+    def answer_budget(self, with_llm: bool) -> float:
+        """Seconds one answer may take in all (see `answer_timeout`)."""
+        return self.answer_timeout + (2 * self.llm_timeout if with_llm else 0.0)
 
     def __repr__(self) -> str:  # keep the API key out of logs
         shown = {f.name: getattr(self, f.name) for f in fields(self)}

@@ -221,8 +221,12 @@ def values_differ(picks: list[Pick]) -> bool:
     return any(not (a <= b or b <= a) for i, a in enumerate(stated) for b in stated[i + 1 :])
 
 
-def compose(picks: list[Pick], lang: str, documents_text: dict[str, str]) -> tuple[str, list[Citation]]:
-    """Answer text with [n] after each sentence, and the citations."""
+def compose(
+    picks: list[Pick], lang: str, documents_text: dict[str, str], note_differences: bool = True
+) -> tuple[str, list[Citation]]:
+    """Answer text with [n] after each sentence, and the citations. `note_differences`: say so
+    when the documents cited state different figures (values_differ); off when the sentences
+    answer different parts of a question."""
     citations: list[Citation] = []
     docs_in_answer = list(dict.fromkeys(p.candidate.chunk.doc for p in picks))
     several_docs = len(docs_in_answer) > 1
@@ -256,7 +260,7 @@ def compose(picks: list[Pick], lang: str, documents_text: dict[str, str]) -> tup
         else:
             lines.append(shown)
         current_doc = chunk.doc
-    if several_docs and values_differ(picks):
+    if note_differences and several_docs and values_differ(picks):
         note = {
             "en": "The documents differ in what they state; each statement is cited to its source.",
             "zh-Hant": "以上說法分別來自不同文件，請以各自出處為準。",

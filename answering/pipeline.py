@@ -16,13 +16,14 @@ import numpy as np
 
 from answering.composer import ABSTAIN_TEXT, Pick, choose_sentences, compose, same_sentence
 from answering.compound import asks_to_compare, split_compound
+from answering.deadline import Deadline, check
 from answering.followup import rewrite_followup
 from answering.header_facts import asked_fields, find_header_facts
 from answering.scorer import AnswerScorer, load_scorer, question_context
 from config import Config
 from embedding.embedders import Embedder, canonical_name, load_embedder
 from embedding.query_batcher import QueryBatcher
-from language.normalize import detect_script, has_words, search_form
+from language.normalize import detect_script, has_content_words, search_form
 from qa_types import Answer, Passage
 from retrieval.search import Candidate, HybridSearcher, ScoredSentence, as_passages, interleave
 from store.index_files import IndexUnusableError, read_index
@@ -79,7 +80,7 @@ class QA:
                 f"the index at {config.index_dir} was built with embedder {built_with!r}, but {wanted!r} is "
                 f"configured; rebuild it with: python -m ingest --embedder {wanted} (or set QA_EMBEDDER={built_with})"
             )
-        model = load_embedder(wanted, config.model_cache)
+        model = load_embedder(wanted, config.model_cache, config.embedding_runtime)
         if model.dim != stored.manifest["embedder"]["dim"]:
             raise EmbedderMismatchError(
                 f"index vectors are {stored.manifest['embedder']['dim']}-d but {wanted} "
@@ -121,23 +122,30 @@ class QA:
         candidates, _ = self.searcher.search(search_form(question), self._embed_query(search_form(question)), lang, k)
         return as_passages(candidates, k)
 
-    def ask_stream(self, question: str, history: list[dict] | None = None) -> Iterator[str | Answer]:
+    def ask_stream(
+        self, question: str, history: list[dict] | None = None, deadline: Deadline | None = None
+    ) -> Iterator[str | Answer]:
         """Yield the answer text in pieces (str), then the final Answer. The extractive answer is
-        ready at once and comes line by line; the LLM path streams tokens (answering.llm)."""
+        ready at once and comes line by line; the LLM path streams tokens (answering.llm).
+        `deadline`: as in `ask`."""
         if self.llm is not None:
-            yield from self.llm.stream(self, question, history or [])
+            yield from self.llm.stream(self, question, history or [], deadline)
             return
-        answer = self.ask(question, history)
+        answer = self.ask(question, history, deadline=deadline)
         yield from answer.answer.splitlines(keepends=True)
         yield answer
 
-    def _extract(self, question: str, lang: str, k: int) -> tuple[list[Passage], list[Pick], float]:
-        """Retrieved passages, answer sentences and their support; a question asking two things
-        is answered part by part, a comparison gets a sentence from a second document."""
+    def _extract(
+        self, question: str, lang: str, k: int, deadline: Deadline | None = None
+    ) -> tuple[list[Passage], list[Pick], float, int]:
+        """Retrieved passages, answer sentences, their support and the number of parts asked; a
+        question asking two things is answered part by part, a comparison gets a sentence from a
+        second document."""
         parts = split_compound(question, lang)
         rankings, picks, supports = [], [], []
         threshold = self.scorer.threshold
         for part in parts:
+            check(deadline)
             query = search_form(part)
             candidates, terms = self.searcher.search(query, self._embed_query(query), lang, 10)
             rankings.append(as_passages(candidates, 10))
@@ -157,7 +165,7 @@ class QA:
             if part_support < threshold and len(parts) > 1:
                 continue  # this part is not answered; the others still are
             picks.extend(p for p in part_picks if not any(same_sentence(p, q) for q in picks))
-        return interleave(rankings, 10), picks, max(supports)
+        return interleave(rankings, 10), picks, max(supports), len(parts)
 
     def _header_picks(self, question: str, retrieved: list[Passage]) -> list[Pick]:
         """Header lines answering a question about the top document's number, date, issuer,
@@ -182,19 +190,27 @@ class QA:
         return None
 
     def ask(
-        self, question: str, history: list[dict] | None = None, k: int | None = None, generate: bool = True
+        self,
+        question: str,
+        history: list[dict] | None = None,
+        k: int | None = None,
+        generate: bool = True,
+        deadline: Deadline | None = None,
     ) -> Answer:
         """`generate=False`: the extractive answer even when an LLM is configured (the LLM's
-        streaming path starts from it; follow-ups are still rewritten by the LLM)."""
+        streaming path starts from it; follow-ups are still rewritten by the LLM).
+        `deadline`: checked before each costly stage; AnswerTimeout once it has passed."""
         started = time.perf_counter()
         lang = detect_script(question)
+        check(deadline)
         standalone = rewrite_followup(question, history or [], self.llm)
-        if has_words(standalone):
-            retrieved, picks, support = self._extract(standalone, lang, k or self.config.top_k)
+        parts = 1
+        if has_content_words(standalone):
+            retrieved, picks, support, parts = self._extract(standalone, lang, k or self.config.top_k, deadline)
             header = self._header_picks(standalone, retrieved)
             if header:  # the document's own number, date, issuer…: cited to its header line
                 picks, support = header, 1.0
-        else:  # `{{7*7}}`, `%s%n`, a lone tag: nothing to look up, nothing to cite
+        else:  # `{{7*7}}`, `%s%n`, a lone tag, `嗯`, `ok`: nothing to look up, nothing to cite
             retrieved, picks, support = [], [], 0.0
         threshold = self.scorer.threshold
         docs = self.searcher.documents_text
@@ -210,9 +226,11 @@ class QA:
             answer.answer = ABSTAIN_TEXT[lang]
             answer.related = retrieved[:RELATED_PASSAGES]
         else:
-            answer.answer, answer.citations = compose(picks, lang, docs)
+            # Two parts answered from two documents are two answers, not a disagreement.
+            answer.answer, answer.citations = compose(picks, lang, docs, note_differences=parts == 1)
             answer.abstained = False
         if self.llm is not None and generate:  # checked LLM answer, or this one + a notice on failure
+            check(deadline)
             answer = self.llm.answer(self, answer)
         answer.support = support
         answer.latency_ms = (time.perf_counter() - started) * 1000

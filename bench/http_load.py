@@ -30,7 +30,7 @@ from bench.machine import peak_rss_mb
 from bench.query_latency import gold_questions, paraphrase
 from bench.report import Section, Table, Target
 from bench.timing import Latency, ms
-from bench.workspace import EMBEDDERS, Workspace, bench_environment
+from bench.workspace import EMBEDDERS, Workspace, bench_environment, variant_environment
 from config import REPO_ROOT
 
 CONCURRENCY = (1, 8, 32)
@@ -55,9 +55,9 @@ class Server:
         self.log_path = log_path
         env = bench_environment(
             QA_INDEX_DIR=str(index_dir),
-            QA_EMBEDDER=embedder,
             QA_MODEL_CACHE=str(ws.shared_model_cache),
             QA_FEEDBACK_DB=str(ws.root / f"feedback-{embedder}.sqlite3"),
+            **variant_environment(embedder),
         )
         started = time.perf_counter()
         with log_path.open("w", encoding="utf-8") as log:
@@ -113,7 +113,7 @@ print(imported - started, time.perf_counter() - imported)
 def startup_parts(ws: Workspace, embedder: str, index_dir: Path) -> tuple[float, float]:
     """(seconds to import app.py's modules, seconds for QA.load: torch, the model and the index)."""
     env = bench_environment(
-        QA_INDEX_DIR=str(index_dir), QA_EMBEDDER=embedder, QA_MODEL_CACHE=str(ws.shared_model_cache)
+        QA_INDEX_DIR=str(index_dir), QA_MODEL_CACHE=str(ws.shared_model_cache), **variant_environment(embedder)
     )
     result = subprocess.run(
         [sys.executable, "-c", STARTUP_PARTS],

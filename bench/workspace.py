@@ -16,7 +16,21 @@ from pathlib import Path
 
 from config import REPO_ROOT, Config
 
-EMBEDDERS = ("embeddinggemma", "use-m3")
+# What is measured: EmbeddingGemma on ONNX Runtime (the default), the same model on PyTorch (the
+# path ONNX replaced, measured in the same run) and the light use-m3. "name@runtime" picks a runtime.
+EMBEDDERS = ("embeddinggemma", "embeddinggemma@torch", "use-m3")
+
+
+def split_variant(variant: str) -> tuple[str, str]:
+    """'embeddinggemma@torch' -> ('embeddinggemma', 'torch'); no '@' -> the default runtime."""
+    embedder, _, runtime = variant.partition("@")
+    return embedder, runtime or Config.embedding_runtime
+
+
+def variant_environment(variant: str) -> dict[str, str]:
+    """The QA_* settings that select this variant in a child process."""
+    embedder, runtime = split_variant(variant)
+    return {"QA_EMBEDDER": embedder, "QA_EMBEDDING_RUNTIME": runtime}
 
 
 def bench_environment(**settings: str) -> dict[str, str]:
@@ -40,11 +54,13 @@ class Workspace:
         folder.mkdir(parents=True, exist_ok=True)
         return folder
 
-    def config(self, embedder: str, index_dir: Path, model_cache: Path | None = None) -> Config:
+    def config(self, variant: str, index_dir: Path, model_cache: Path | None = None) -> Config:
+        embedder, runtime = split_variant(variant)
         return Config(
             seeds_dir=REPO_ROOT / "seeds",
             index_dir=index_dir,
             embedder=embedder,
+            embedding_runtime=runtime,
             model_cache=model_cache or self.shared_model_cache,
             feedback_db=self.root / "feedback.sqlite3",
         )

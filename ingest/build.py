@@ -61,7 +61,8 @@ def build_index(config: Config, *, with_vectors: bool = True, log: Callable[[str
     embedder_name, newly = None, 0
     if with_vectors and result.chunks:
         embedder = LazyEmbedder(
-            canonical_name(config.embedder), lambda: load_embedder(config.embedder, config.model_cache)
+            canonical_name(config.embedder),
+            lambda: load_embedder(config.embedder, config.model_cache, config.embedding_runtime),
         )
         cache = EmbeddingCache(config.model_cache / "embedding_cache.sqlite3")
         try:

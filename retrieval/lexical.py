@@ -19,16 +19,24 @@ jieba.setLogLevel(logging.WARNING)
 STOPWORDS = frozenset(
     "的 了 是 在 和 与 及 等 有 为 对 中 将 把 被 于 个 也 都 就 并 或 其 这 那 啊 吗 呢 吧 "
     "什么 多少 哪些 哪个 哪 怎么 如何 是否 几 谁 何 请问 一下 分别 各 各自 一共 总共 其中 目前 "
-    "怎样 为什么 两篇 the a an of to in and is are "
+    "怎样 为什么 the a an of to in and is are "
     "what which how many much who does do was were for on by with".split()
 )
 _TOKEN_OK = re.compile(r"[0-9a-z\u3400-\u9fff]")
+# `两篇`, `两份`, `三篇`: a count of documents in a question about the documents themselves
+# (`两篇报道对…的说法有何不同`); it says which documents, never what they say.
+_DOCUMENT_COUNT = re.compile(r"^[两二三四五六七八九几这那各每][篇份]$")
 
 
 def tokenize(search_text: str) -> list[str]:
-    """Lowercased jieba search-mode tokens without punctuation, spaces or stopwords."""
+    """Lowercased jieba search-mode tokens without punctuation, spaces, stopwords or counts of
+    documents."""
     tokens = jieba.lcut_for_search(search_text.lower())
-    return [t for t in (tok.strip() for tok in tokens) if t and _TOKEN_OK.search(t) and t not in STOPWORDS]
+    return [
+        t
+        for t in (tok.strip() for tok in tokens)
+        if t and _TOKEN_OK.search(t) and t not in STOPWORDS and not _DOCUMENT_COUNT.match(t)
+    ]
 
 
 class LexicalIndex:

@@ -115,6 +115,9 @@ def embed_texts(
     for i, sha in enumerate(shas):
         first_of.setdefault(sha, i)
     missing = [i for sha, i in first_of.items() if sha not in known]  # each distinct text once
+    # Texts of similar length batched together: a batch is padded to its longest text, so sorting
+    # by length keeps the padding (wasted model work) small.
+    missing.sort(key=lambda i: len(texts[i]))
     if progress:
         progress(len(texts) - len(missing))
     for start in range(0, len(missing), batch):

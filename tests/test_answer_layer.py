@@ -17,7 +17,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from answering.composer import ABSTAIN_TEXT, Pick, announced_items, values_differ
+from answering.composer import ABSTAIN_TEXT, Pick, announced_items, compose, values_differ
 from answering.pipeline import QA
 from answering.scorer import AnswerScorer, LogisticModel
 from config import Config
@@ -107,11 +107,13 @@ def config(tmp_path_factory) -> Config:
         (seeds / name).write_text(text, encoding="utf-8")
     cfg = Config(seeds_dir=seeds, index_dir=root / "index", model_cache=root / "cache", embedder=FAKE_EMBEDDER)
     # build_index and QA.load both get their model from embedding.embedders.load_embedder, which
-    # returns the per-process cached embedder for (canonical name, model cache) when there is one.
+    # returns the per-process cached embedder for (canonical name, model cache, runtime) when there is one.
     # Seeding that cache with the fake is the only patch: nothing is loaded, nothing downloaded,
     # and the entry is removed when this module's tests are done.
     with pytest.MonkeyPatch.context() as patch:
-        patch.setitem(embedders._CACHE, (FAKE_EMBEDDER, str(cfg.model_cache.resolve())), BigramEmbedder())
+        patch.setitem(
+            embedders._CACHE, (FAKE_EMBEDDER, str(cfg.model_cache.resolve()), embedders.TORCH), BigramEmbedder()
+        )
         summary = build_index(cfg, log=lambda _: None)
         assert summary.documents == len(DOCUMENTS) and summary.embedder == FAKE_EMBEDDER
         yield cfg
@@ -217,6 +219,23 @@ def test_values_differ_only_when_documents_cite_different_figures():
         [pick("a", "2023年，马驹桥镇创新工作思路。"), pick("b", "2024年，马驹桥镇将围绕发展定位。")]
     )
     assert not values_differ([pick("a", "年产能将达到20万辆。"), pick("a", "占地面积接近72万平方米。")])  # one document
+
+
+def test_two_parts_answered_from_two_documents_are_not_called_a_difference():
+    """The note that documents differ belongs to one question answered by two documents, not to
+    the answers of two different parts of a compound question."""
+    texts = {"a": "北京奔驰就在京津冀有126家供应商。", "b": "奔驰两个电动车平台立项。"}
+
+    def cited(doc: str) -> Pick:
+        text = texts[doc]
+        chunk = SimpleNamespace(doc=doc, title=f"文件{doc}", section="", text=text, start=0, end=len(text))
+        sentence = ScoredSentence(0, len(text), 1.0, 1.0, search_text=search_form(text))
+        return Pick(SimpleNamespace(chunk=chunk), sentence, 1.0, 0)
+
+    one_question, _ = compose([cited("a"), cited("b")], "zh-Hans", texts)
+    two_parts, citations = compose([cited("a"), cited("b")], "zh-Hans", texts, note_differences=False)
+    assert "不同文件" in one_question
+    assert "不同文件" not in two_parts and [c.doc for c in citations] == ["a", "b"]
 
 
 def test_announced_items_counts_only_unnamed_items():

@@ -1,0 +1,164 @@
+"""Export EmbeddingGemma to ONNX once, so queries and documents run on ONNX Runtime without torch.
+
+    python -m embedding.onnx_export [--cache DIR]     # default: $QA_MODEL_CACHE/models
+
+The whole sentence-transformers pipeline (transformer, mean pooling, the two dense layers,
+normalisation) becomes one graph from (input_ids, attention_mask) to the unit sentence vector.
+The export is cached beside the weights in a folder named by the weights' sha256, so new weights
+get a new export and the same weights are never exported twice. An export is kept only when ONNX
+Runtime reproduces the PyTorch vectors (cosine >= MIN_COSINE on a few probe texts): the ONNX path
+then gives the same vectors as the PyTorch one, so an index built by either serves the other.
+
+Exporting needs torch, sentence-transformers and onnxscript (about 1-2 minutes and 3 GB of memory
+on 2 cores); using the export needs only onnxruntime, tokenizers and numpy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from embedding.model_fetch import MARKER_NAME, MODEL_DIRNAME, default_cache_dir
+
+ONNX_FILE = "model.onnx"
+EXPORT_MARKER = "export.json"
+MIN_COSINE = 0.9999  # ONNX against PyTorch vectors of the probe texts; fp32 reproduces them to ~1e-7
+OPSET = 18
+PROBE_TEXTS = (
+    "task: search result | query: 小米汽车一期的年产能是多少？",
+    "title: none | text: 馬駒橋鎮以六支渠為界，鎮西部地區46平方公里納入亦莊新城總體規劃範圍。",
+    "title: none | text: The documents do not state it.",
+)
+
+Log = Callable[[str], None]
+
+
+class OnnxExportError(RuntimeError):
+    pass
+
+
+def export_dir(model_dir: Path) -> Path:
+    """Where the export of the weights in `model_dir` lives: named by their sha256 (from the
+    fetch marker), so it can never be used with other weights."""
+    marker = json.loads((Path(model_dir) / MARKER_NAME).read_text(encoding="utf-8"))
+    digest = marker["sha256"]["model.safetensors"]
+    return Path(model_dir).parent / f"{MODEL_DIRNAME}-onnx-{digest[:16]}"
+
+
+def is_exported(model_dir: Path) -> bool:
+    try:
+        folder = export_dir(model_dir)
+    except (OSError, ValueError, KeyError):
+        return False
+    return (folder / EXPORT_MARKER).is_file() and (folder / ONNX_FILE).is_file()
+
+
+def export_onnx(model_dir: Path, log: Log = print) -> Path:
+    """Export the sentence-transformers folder `model_dir` to ONNX (see module doc); the folder
+    holding model.onnx. Written to a temporary folder and renamed, so a cut export leaves nothing."""
+    model_dir = Path(model_dir)
+    target = export_dir(model_dir)
+    if is_exported(model_dir):
+        return target
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        import numpy as np
+        import onnxruntime
+        import torch
+        from sentence_transformers import SentenceTransformer
+    except ImportError as exc:
+        raise OnnxExportError(f"exporting to ONNX needs {exc.name}; run: bash scripts/setup.sh") from None
+
+    log(f"exporting EmbeddingGemma to ONNX once (about 1-2 minutes) into {target}")
+    started = time.perf_counter()
+    model = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True).eval()
+
+    class SentenceVector(torch.nn.Module):
+        def __init__(self, st) -> None:
+            super().__init__()
+            self.st = st
+
+        def forward(self, input_ids, attention_mask):
+            return self.st({"input_ids": input_ids, "attention_mask": attention_mask})["sentence_embedding"]
+
+    wrapped = SentenceVector(model).eval()
+    probe = model.tokenize(list(PROBE_TEXTS))
+    with torch.no_grad():
+        expected = wrapped(probe["input_ids"], probe["attention_mask"]).numpy()
+    partial = target.with_name(target.name + f".partial-{os.getpid()}")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    try:
+        torch.onnx.export(
+            wrapped,
+            (probe["input_ids"], probe["attention_mask"]),
+            str(partial / ONNX_FILE),
+            input_names=["input_ids", "attention_mask"],
+            output_names=["sentence_embedding"],
+            dynamic_axes={
+                "input_ids": {0: "batch", 1: "tokens"},
+                "attention_mask": {0: "batch", 1: "tokens"},
+                "sentence_embedding": {0: "batch"},
+            },
+            opset_version=OPSET,
+            dynamo=True,
+            external_data=True,
+        )
+        session = onnxruntime.InferenceSession(str(partial / ONNX_FILE), providers=["CPUExecutionProvider"])
+        got = session.run(
+            None, {"input_ids": probe["input_ids"].numpy(), "attention_mask": probe["attention_mask"].numpy()}
+        )[0]
+        cosine = float(np.min(np.sum(got * expected, axis=1)))
+        if cosine < MIN_COSINE:
+            raise OnnxExportError(f"the ONNX export does not reproduce the PyTorch vectors (cosine {cosine:.6f})")
+        (partial / EXPORT_MARKER).write_text(
+            json.dumps(
+                {
+                    "source": str(model_dir),
+                    "torch": torch.__version__,
+                    "onnxruntime": onnxruntime.__version__,
+                    "opset": OPSET,
+                    "probe_min_cosine": round(cosine, 8),
+                    "exported_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                },
+                indent=2,
+            )
+            + "\n",
+            encoding="utf-8",
+        )
+        if target.exists():  # another process finished first
+            shutil.rmtree(partial, ignore_errors=True)
+        else:
+            partial.rename(target)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    log(f"ONNX export ready in {time.perf_counter() - started:.0f} s (probe cosine {cosine:.7f})")
+    return target
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m embedding.onnx_export", description=__doc__.split("\n")[0])
+    parser.add_argument("--cache", type=Path, default=None, help="models folder (default: $QA_MODEL_CACHE/models)")
+    args = parser.parse_args(argv)
+    from embedding.model_fetch import ensure_embeddinggemma
+
+    cache = args.cache or default_cache_dir()
+    try:
+        model_dir = ensure_embeddinggemma(cache, log=lambda m: print(m, file=sys.stderr))
+        folder = export_onnx(model_dir, log=lambda m: print(m, file=sys.stderr))
+    except OnnxExportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(folder / ONNX_FILE)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
