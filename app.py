@@ -25,21 +25,25 @@ import argparse  # noqa: E402
 import logging  # noqa: E402
 import sqlite3  # noqa: E402
 import sys  # noqa: E402
-from collections.abc import Iterator  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+from collections.abc import AsyncIterator, Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import gradio as gr  # noqa: E402
 import uvicorn  # noqa: E402
-from fastapi import FastAPI, HTTPException  # noqa: E402
+from fastapi import Depends, FastAPI, HTTPException  # noqa: E402
 from fastapi.middleware.cors import CORSMiddleware  # noqa: E402
 from fastapi.responses import FileResponse, HTMLResponse  # noqa: E402
 from fastapi.sse import EventSourceResponse, ServerSentEvent  # noqa: E402
+from starlette.routing import Mount  # noqa: E402
 
+from answering.deadline import Deadline  # noqa: E402
 from config import Config  # noqa: E402
 from language.normalize import detect_script  # noqa: E402
 from qa_types import Answer  # noqa: E402
+from server import chat_history  # noqa: E402
 from server.api_models import (  # noqa: E402
-    MAX_HISTORY_TURNS,
     MAX_QUESTION_CHARS,
     AskRequest,
     AskResponse,
@@ -51,14 +55,16 @@ from server.api_models import (  # noqa: E402
     HealthResponse,
     answer_payload,
     clean_question,
+    fit_history,
 )
 from server.doc_page import document_html, missing_document_html  # noqa: E402
 from server.documents import DocumentCatalog, parse_span  # noqa: E402
-from server.errors import add_error_handlers  # noqa: E402
+from server.errors import add_api_fallback, add_error_handlers, quiet_validation_errors  # noqa: E402
 from server.feedback import FeedbackStore  # noqa: E402
+from server.limits import RequestLimitsMiddleware, require_json, run_within  # noqa: E402
 from server.render import ERROR_HTML, answer_html, pending_html, question_html  # noqa: E402
 from server.security import SecurityHeadersMiddleware  # noqa: E402
-from server.sse import answer_events  # noqa: E402
+from server.sse import answer_events_within  # noqa: E402
 from server.startup import StartupError, check_serving_config, load_qa  # noqa: E402
 
 log = logging.getLogger("govdoc_qa.server")
@@ -66,6 +72,27 @@ log = logging.getLogger("govdoc_qa.server")
 STATIC_DIR = Path(__file__).resolve().parent / "server" / "static"
 CHAT_SCRIPT = STATIC_DIR / "chat.js"  # runs on the chat page: plain-text copy and aria-labels
 PAGE_TITLE = "政务文件问答 · Government documents Q&A"
+QUESTION_LABEL = "问题 · Question"
+WAIT_NOTE = (
+    "上一个问题还在回答中，答完后再发送；输入框里的文字会保留。"
+    "The previous question is still being answered: send this one when it is done; your text stays in the box."
+)
+ANSWER_WAIT_LIMIT_S = 300  # past this an unfinished answer (say, refused by a full queue) no longer blocks asking
+# The conversation kept in the browser (gr.BrowserState, localStorage). Gradio encrypts it with this
+# key in the browser, which is handed the key with the page: it keeps no secret from anyone, but it
+# must stay the same across restarts, or a restart would lose every visitor's history.
+HISTORY_STORAGE_KEY = "govdoc-qa-conversation"
+HISTORY_SECRET = "govdoc-qa-conversation-v1"
+# Run once the saved conversation is back. A shared link's q (`/?q=…`) has been asked by then and
+# leaves the address bar: a reload must not ask it again. The mark on <html> tells tests the page is ready.
+AFTER_RESTORE_JS = """() => {
+  const url = new URL(location.href);
+  if (url.searchParams.has("q")) {
+    url.searchParams.delete("q");
+    history.replaceState(history.state, "", url);
+  }
+  document.documentElement.dataset.conversationRestored = "true";
+}"""
 
 EXAMPLE_QUESTIONS = [
     "萌蒂(中国)制药有限公司是由谁共同投资的？",
@@ -102,7 +129,13 @@ STATIC_ROUTES = {
 }
 ERROR_RESPONSES = {
     400: {"model": ErrorResponse, "description": "the body is not JSON"},
+    413: {"model": ErrorResponse, "description": "the body is larger than QA_MAX_BODY_BYTES"},
+    415: {"model": ErrorResponse, "description": "the body is not declared as application/json"},
     422: {"model": ErrorResponse, "description": "a field is missing, of the wrong type or over a limit"},
+}
+ANSWER_ERROR_RESPONSES = {
+    **ERROR_RESPONSES,
+    503: {"model": ErrorResponse, "description": "no answer within the time budget (QA_ANSWER_TIMEOUT); try again"},
 }
 
 
@@ -113,58 +146,148 @@ def feedback_record(answer: Answer) -> dict:
     return {"question": answer.question, "answer": answer.answer, "citations": [c.to_dict() for c in answer.citations]}
 
 
-def encodable(text: str) -> str:
-    """`text` with unpaired surrogates replaced by U+FFFD, so that it can be encoded as UTF-8."""
-    return "".join("\ufffd" if "\ud800" <= ch <= "\udfff" else ch for ch in text)
-
-
 def history_from(turns: dict[int, dict]) -> list[dict[str, str]]:
-    """The conversation so far as plain text (the chatbot itself holds HTML), newest last."""
+    """The conversation so far as plain text (the chatbot itself holds HTML), newest last, within
+    the API's history limits (the newest turns that fit)."""
     history = []
     for index in sorted(turns):
         history += [
             {"role": "user", "content": turns[index]["question"]},
             {"role": "assistant", "content": turns[index]["answer"]},
         ]
-    return history[-MAX_HISTORY_TURNS:]
+    return fit_history(history)
+
+
+def asked_in_url(request: gr.Request | None) -> str:
+    """The question of a shared link (`/?q=…`), or "" when there is none or it cannot be asked."""
+    try:
+        return clean_question((request.query_params.get("q") or "") if request else "")
+    except ValueError:
+        return ""
+
+
+def chat_theme() -> gr.themes.Base:
+    """Gradio's default theme, its muted text (Examples, placeholders) dark enough to read in light
+    mode: #52525b on white is 7.7:1, Gradio's #bbbbc2 was 1.9:1. Dark mode keeps Gradio's (9:1)."""
+    return gr.themes.Default(primary_hue="blue", font=FONT_STACK, font_mono=MONO_FONT_STACK).set(
+        body_text_color_subdued="*neutral_600"
+    )
+
+
+class OneAnswerAtATime:
+    """Per visitor (Gradio's session hash): the question accepted and waiting to be answered, and
+    whether an answer is still being written, so that a second question is refused until it is.
+
+    Held on the server under a lock, not in gr.State: the answer step runs after every submit,
+    refused ones included, and must take an accepted question exactly once.
+    """
+
+    def __init__(self, time_limit_s: float = ANSWER_WAIT_LIMIT_S) -> None:
+        self.time_limit_s = time_limit_s
+        self._lock = threading.Lock()
+        self._waiting: dict[str, str] = {}  # session -> accepted question no answer step has taken
+        self._since: dict[str, float] = {}  # session -> when its unfinished question was accepted
+
+    def start(self, session: str, question: str) -> bool:
+        """Accepts `question` unless an answer for this session is unfinished (and not stale)."""
+        now = time.monotonic()
+        with self._lock:
+            since = self._since.get(session)
+            if since is not None and now - since < self.time_limit_s:
+                return False
+            for other, started in list(self._since.items()):  # answers that never ran (a full queue)
+                if now - started >= self.time_limit_s:
+                    self._since.pop(other)
+                    self._waiting.pop(other, None)
+            self._since[session] = now
+            self._waiting[session] = question
+            return True
+
+    def take(self, session: str) -> str:
+        """The accepted question, once; "" when there is none (the submit was refused)."""
+        with self._lock:
+            return self._waiting.pop(session, "")
+
+    def finish(self, session: str) -> None:
+        with self._lock:
+            self._since.pop(session, None)
+            self._waiting.pop(session, None)
 
 
 def build_chat_ui(qa, feedback: FeedbackStore, documents: DocumentCatalog | None = None) -> gr.Blocks:
-    documents = documents or DocumentCatalog(qa)
+    """The chat page. Asking is two steps, so that the question shows before any answer is queued:
 
-    def respond(message: str, messages: list, turns: dict[int, dict]) -> Iterator[tuple]:
-        """Streams one answer into the chat. `turns` maps each answer's message index to what
-        a 👍/👎 on it should store."""
+    1. `accept` (its own queue lane, no limit: it takes milliseconds) puts the question in the chat
+       with a "searching…" bubble and empties the box. While an answer is still being written, or
+       if the question is unusable, it refuses with a note and leaves the box as it is.
+    2. `answer` (queued with the others, streamed) fills that bubble. It never writes to the box,
+       so whatever is typed meanwhile stays. Finished answers are saved in the browser
+       (server.chat_history), and a reload restores them.
+
+    Opening the page restores the saved conversation, and `/?q=…` asks q through step 2 as well.
+    """
+    documents = documents or DocumentCatalog(qa)
+    gate = OneAnswerAtATime()
+
+    def pending_turn(messages: list, question: str) -> list:
+        lang = detect_script(question)
+        return [
+            *messages,
+            {"role": "user", "content": question_html(question, lang)},
+            {"role": "assistant", "content": pending_html("", lang)},
+        ]
+
+    def accept(message: str, messages: list, request: gr.Request) -> tuple:
         try:
             question = clean_question(message or "")
         except ValueError as exc:
             gr.Warning(f"请修改问题 · The question {exc}")
-            # The text goes back into the box so nothing typed is lost; Gradio cannot send a lone
-            # surrogate to the browser (the stream would drop), so those become U+FFFD.
-            yield encodable(message or ""), messages, turns
+            return gr.skip(), gr.skip()  # what was typed stays in the box, to be corrected
+        if not gate.start(request.session_hash, question):
+            gr.Warning(WAIT_NOTE)
+            return gr.skip(), gr.skip()
+        return "", pending_turn(messages, question)
+
+    def restore_and_ask(saved: dict | None, request: gr.Request) -> tuple:
+        messages, turns = chat_history.restore(saved)
+        question = asked_in_url(request)
+        if question and gate.start(request.session_hash, question):
+            messages = pending_turn(messages, question)
+        if not messages:  # nothing to show: a question asked meanwhile must not be wiped out
+            return gr.skip(), gr.skip()
+        return messages, turns
+
+    def answer(messages: list, turns: dict[int, dict], request: gr.Request) -> Iterator[tuple]:
+        """Streams the accepted question's answer into the last bubble. Yields (chatbot, turns,
+        saved conversation); the last two change only when the answer is finished."""
+        question = gate.take(request.session_hash)
+        if not question:  # the submit was refused: nothing was accepted
+            yield gr.skip(), gr.skip(), gr.skip()
             return
         lang = detect_script(question)
-        messages = [
-            *messages,
-            {"role": "user", "content": question_html(question)},
-            {"role": "assistant", "content": pending_html("", lang)},
-        ]
-        yield "", messages, turns
         text = ""
         try:
             for piece in qa.ask_stream(question, history_from(turns)):
                 if isinstance(piece, Answer):
                     messages[-1] = {"role": "assistant", "content": answer_html(piece, documents.dates)}
-                    yield "", messages, {**turns, len(messages) - 1: feedback_record(piece)}
+                    turns = {**turns, len(messages) - 1: feedback_record(piece)}
+                    gate.finish(request.session_hash)
+                    yield messages, turns, chat_history.snapshot(messages, turns)
                     return
                 text += piece
                 messages[-1] = {"role": "assistant", "content": pending_html(text, lang)}
-                yield "", messages, turns
+                yield messages, gr.skip(), gr.skip()
             log.error("ask_stream ended without a final answer for %r", question[:80])
         except Exception:
             log.exception("answer failed for %r", question[:80])
+        finally:
+            gate.finish(request.session_hash)  # also when the answer is cancelled (cleared)
         messages[-1] = {"role": "assistant", "content": ERROR_HTML}
-        yield "", messages, turns
+        yield messages, turns, chat_history.snapshot(messages, turns)
+
+    def clear(request: gr.Request) -> tuple:
+        gate.finish(request.session_hash)
+        return {}, chat_history.empty()
 
     def record_feedback(turns: dict[int, dict], like: gr.LikeData) -> None:
         index = like.index[0] if isinstance(like.index, (list, tuple)) else like.index
@@ -175,17 +298,20 @@ def build_chat_ui(qa, feedback: FeedbackStore, documents: DocumentCatalog | None
 
     with gr.Blocks(title=PAGE_TITLE, fill_height=True, analytics_enabled=False) as ui:
         gr.HTML(
-            "<h1>政务文件问答</h1><p>每个回答都引用原文出处。Every answer quotes and cites the passages it "
-            "rests on, or says the documents do not answer the question.</p>",
+            '<h1>政务文件问答</h1><p>每个回答都引用原文出处。<span lang="en">Every answer quotes and cites the '
+            "passages it rests on, or says the documents do not answer the question.</span></p>",
             elem_id="qa-header",
         )
         turns = gr.State({})
+        saved = gr.BrowserState(chat_history.empty(), storage_key=HISTORY_STORAGE_KEY, secret=HISTORY_SECRET)
         chatbot = gr.Chatbot(
             elem_id="chat",
             label="对话 · Chat",
+            show_label=False,  # on a phone the floating label covered the first words of the chat
             scale=1,
             min_height=360,
             layout="bubble",
+            autoscroll=False,  # chat.js scrolls to the start of the new question and answer instead
             render_markdown=False,  # messages are HTML we escaped ourselves (server.render)
             latex_delimiters=[],  # "$" in a document is money, not maths
             sanitize_html=True,
@@ -198,6 +324,7 @@ def build_chat_ui(qa, feedback: FeedbackStore, documents: DocumentCatalog | None
         )
         question = gr.Textbox(
             elem_id="question",
+            label=QUESTION_LABEL,  # chat.js also puts it in aria-label: Gradio's <label> holds the send button
             show_label=False,
             max_length=MAX_QUESTION_CHARS,
             submit_btn="发送 Send",
@@ -210,15 +337,29 @@ def build_chat_ui(qa, feedback: FeedbackStore, documents: DocumentCatalog | None
             label="示例问题 · Examples",
             examples_per_page=len(EXAMPLE_QUESTIONS),
         )
-        question.submit(
-            respond,
-            [question, chatbot, turns],
-            [question, chatbot, turns],
+        answer_step = dict(
+            fn=answer,
+            inputs=[chatbot, turns],
+            outputs=[chatbot, turns, saved],
             api_visibility="private",
             show_progress="hidden",
         )
+        asked = question.submit(
+            accept,
+            [question, chatbot],
+            [question, chatbot],
+            api_name="accept",
+            api_visibility="private",
+            concurrency_limit=None,
+            concurrency_id="accept",
+            trigger_mode="multiple",  # a second Enter while answering gets the note, not silence
+            show_progress="hidden",
+        ).then(api_name="answer", **answer_step)
+        restored = ui.load(restore_and_ask, [saved], [chatbot, turns], api_visibility="private", queue=False)
+        restored.then(None, js=AFTER_RESTORE_JS)
+        loaded = restored.then(**answer_step)
         chatbot.like(record_feedback, [turns], None, api_visibility="private", queue=False)
-        chatbot.clear(lambda: {}, None, turns, api_visibility="private", queue=False)
+        chatbot.clear(clear, None, [turns, saved], api_visibility="private", queue=False, cancels=[asked, loaded])
     ui.queue(default_concurrency_limit=ANSWERS_PER_CORE * (os.cpu_count() or 1), max_size=QUEUE_MAX_SIZE)
     return ui
 
@@ -244,6 +385,8 @@ def create_app(config: Config, qa, feedback: FeedbackStore) -> FastAPI:
     app = new_fastapi()
     documents = DocumentCatalog(qa)
     add_error_handlers(app)
+    # Innermost of the three: a refused body still gets the CORS and security headers.
+    app.add_middleware(RequestLimitsMiddleware, max_body_bytes=config.max_body_bytes)
     # Exactly the configured origins may call /api from a browser. Having our own CORSMiddleware
     # also stops Gradio from adding its permissive one to the routes it serves.
     app.add_middleware(
@@ -256,18 +399,46 @@ def create_app(config: Config, qa, feedback: FeedbackStore) -> FastAPI:
     )
     app.add_middleware(SecurityHeadersMiddleware, allowed_origins=config.allowed_origins)
 
-    @app.post("/api/ask", response_model=AskResponse, responses=ERROR_RESPONSES, tags=["answers"])
-    def ask(request: AskRequest) -> dict:
+    budget = config.answer_budget(with_llm=qa.llm is not None)
+    json_body = [Depends(require_json)]
+
+    @app.post(
+        "/api/ask",
+        response_model=AskResponse,
+        responses=ANSWER_ERROR_RESPONSES,
+        dependencies=json_body,
+        tags=["answers"],
+    )
+    async def ask(request: AskRequest) -> dict:
         """Answer a question with citations, or abstain and list the closest passages as `related`."""
-        return answer_payload(qa.ask(request.question, request.history_dicts()), documents.dates)
+        deadline = Deadline.after(budget)
+        answer = await run_within(deadline, qa.ask, request.question, request.history_dicts(), deadline=deadline)
+        return answer_payload(answer, documents.dates)
 
-    @app.post("/api/ask/stream", response_class=EventSourceResponse, responses=ERROR_RESPONSES, tags=["answers"])
-    def ask_stream(request: AskRequest) -> Iterator[ServerSentEvent]:
+    @app.post(
+        "/api/ask/stream",
+        response_class=EventSourceResponse,
+        responses=ERROR_RESPONSES,
+        dependencies=json_body,
+        tags=["answers"],
+    )
+    async def ask_stream(request: AskRequest) -> AsyncIterator[ServerSentEvent]:
         """The answer as server-sent events: `delta` (`{"text": piece}`) while it is written, then
-        `answer` (the same JSON as /api/ask), or `error` (`{"error": message}`) if it fails."""
-        yield from answer_events(qa, request.question, request.history_dicts(), documents.dates)
+        `answer` (the same JSON as /api/ask), or `error` (`{"error": message}`) if it fails or
+        takes longer than the time budget."""
+        events = answer_events_within(
+            qa, request.question, request.history_dicts(), documents.dates, Deadline.after(budget)
+        )
+        async for item in events:
+            yield item
 
-    @app.post("/api/feedback", response_model=FeedbackResponse, responses=ERROR_RESPONSES, tags=["feedback"])
+    @app.post(
+        "/api/feedback",
+        response_model=FeedbackResponse,
+        responses=ERROR_RESPONSES,
+        dependencies=json_body,
+        tags=["feedback"],
+    )
     def post_feedback(request: FeedbackRequest) -> dict:
         """Store a 👍 (`up`) or 👎 (`down`) on an answer, with its question and citations."""
         row_id = feedback.add(
@@ -320,14 +491,15 @@ def create_app(config: Config, qa, feedback: FeedbackStore) -> FastAPI:
         app.add_api_route(
             route, _static_file(STATIC_DIR / file_name, media_type), methods=["GET"], include_in_schema=False
         )
+    add_api_fallback(app)  # after every /api route: 404/405 for the rest of /api
 
     # Mounted last: a route declared after the mount at "/" would never be reached.
-    return gr.mount_gradio_app(
+    app = gr.mount_gradio_app(
         app,
         build_chat_ui(qa, feedback, documents),
         path="/",
         root_path=config.root_path or None,
-        theme=gr.themes.Default(primary_hue="blue", font=FONT_STACK, font_mono=MONO_FONT_STACK),
+        theme=chat_theme(),
         css_paths=[STATIC_DIR / "chat.css"],
         js=CHAT_SCRIPT.read_text(encoding="utf-8"),
         footer_links=[],
@@ -337,7 +509,11 @@ def create_app(config: Config, qa, feedback: FeedbackStore) -> FastAPI:
         ssr_mode=False,
         show_error=False,
         max_file_size="1mb",
-    )  # the chat takes no files; this caps Gradio's upload route all the same
+    )  # the chat takes no files; server/limits.py refuses Gradio's upload routes, this caps them all the same
+    for route in app.routes:
+        if isinstance(route, Mount) and isinstance(route.app, FastAPI):  # Gradio's own app
+            quiet_validation_errors(route.app)
+    return app
 
 
 def _static_file(path: Path, media_type: str):

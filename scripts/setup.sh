@@ -34,3 +34,5 @@ fi
 
 log "EmbeddingGemma-300m (fetched once into the model cache)"
 .venv/bin/python -m embedding.model_fetch
+log "EmbeddingGemma exported to ONNX (once per weights, cached beside them)"
+.venv/bin/python -m embedding.onnx_export

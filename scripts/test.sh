@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/setup_llm.sh
+# axe-core for the browser tests' accessibility checks, fetched once from the npm registry.
+.venv/bin/python tests/axe_core.py
 # Lint and format are part of the suite: a tree ruff would change does not pass.
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .

@@ -205,8 +205,8 @@ def missing_document_html() -> str:
         "zh-Hans",
         f"{zh['missing']} · {en['missing']}",
         f'<div class="page"><nav><a href="../">← {zh["back"]} · <span lang="en">{en["back"]}</span></a></nav>'
-        f'<h1>{zh["missing"]} · <span lang="en">{en["missing"]}</span></h1>'
-        f'<p>{zh["missing_text"]} <span lang="en">{en["missing_text"]}</span></p></div>',
+        f'<main><h1>{zh["missing"]} · <span lang="en">{en["missing"]}</span></h1>'
+        f'<p>{zh["missing_text"]} <span lang="en">{en["missing_text"]}</span></p></main></div>',
     )
 
 

@@ -5,7 +5,8 @@ markup, so a question such as `<img src=x onerror=…>` is shown as text. The ch
 strings as HTML (markdown off), and Gradio's sanitiser runs on top as a second line of defence.
 
 Each `[n]` links to the source viewer (`doc/{id}#s={start}-{end}`, relative so that it works under
-a sub-path) with the quote as its title. Gradio's own copy button would copy this HTML (and Gradio
+a sub-path) with the quote as its title. Each answer ends with two buttons: copy (plain text) and
+copy link (`?q=`, the chat page asking the question again). Gradio's own copy button would copy this HTML (and Gradio
 puts it in the message's aria-label), so the answer carries its own copy button whose `value` is
 the plain text (`answer_plain_text`); server/static/chat.js copies it and gives the message a
 plain-text aria-label. The sanitiser keeps `value` and `title` but drops `data-*` and `aria-*`.
@@ -16,7 +17,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Mapping
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from qa_types import Answer, Citation, Passage
 
@@ -30,6 +31,8 @@ LABELS = {  # in the answer's language
         "colon": "：",
         "working": "正在查找…",
         "copy": "复制",
+        "copy_link": "复制链接",
+        "share_title": "这个问题的链接：打开它会再问一次",
     },
     "zh-Hant": {
         "sources": "來源",
@@ -38,6 +41,8 @@ LABELS = {  # in the answer's language
         "colon": "：",
         "working": "正在查找…",
         "copy": "複製",
+        "copy_link": "複製連結",
+        "share_title": "這個問題的連結：打開它會再問一次",
     },
     "en": {
         "sources": "Sources",
@@ -46,6 +51,8 @@ LABELS = {  # in the answer's language
         "colon": ": ",
         "working": "Searching…",
         "copy": "Copy",
+        "copy_link": "Copy link",
+        "share_title": "A link to this question: opening it asks it again",
     },
 }
 ERROR_HTML = '<p class="qa-error">出错了，请稍后再试。Something went wrong; please try again.</p>'
@@ -56,8 +63,10 @@ def text_html(text: str) -> str:
     return html.escape(text).replace("\n", "<br>")
 
 
-def question_html(question: str) -> str:
-    return f'<p class="qa-question">{text_html(question)}</p>'
+def question_html(question: str, lang: str = "") -> str:
+    """The question as asked; `lang` (its script) tells a screen reader which voice to read it in."""
+    lang_attr = f' lang="{html.escape(lang)}"' if lang else ""
+    return f'<p class="qa-question"{lang_attr}>{text_html(question)}</p>'
 
 
 def pending_html(partial_text: str, lang: str = "zh-Hans") -> str:
@@ -159,12 +168,22 @@ def answer_plain_text(answer: Answer, dates: Mapping[str, str] | None = None) ->
     return "\n\n".join(parts)
 
 
+def share_url(answer: Answer) -> str:
+    """The chat page asking this question again (`?q=`), relative to the chat page. A follow-up
+    is shared as the question it was understood as, which stands on its own."""
+    return "?" + urlencode({"q": answer.standalone_question or answer.question})
+
+
 def copy_button_html(answer: Answer, dates: Mapping[str, str] | None = None) -> str:
-    """A copy button holding the plain text in `value` (server/static/chat.js does the copying)."""
-    label = LABELS.get(answer.lang, LABELS["zh-Hans"])["copy"]
+    """The answer's actions: a copy button holding the plain text in `value`, and a button that
+    copies the link asking the question again (server/static/chat.js does the copying)."""
+    labels = LABELS.get(answer.lang, LABELS["zh-Hans"])
+    lang = html.escape(answer.lang)
     return (
-        f'<div class="qa-actions"><button type="button" class="qa-copy" lang="{html.escape(answer.lang)}" '
-        f'value="{html.escape(answer_plain_text(answer, dates))}">{label}</button>'
+        f'<div class="qa-actions"><button type="button" class="qa-copy" lang="{lang}" '
+        f'value="{html.escape(answer_plain_text(answer, dates))}">{labels["copy"]}</button>'
+        f'<button type="button" class="qa-copy-link" lang="{lang}" value="{html.escape(share_url(answer))}" '
+        f'title="{labels["share_title"]}">{labels["copy_link"]}</button>'
         '<span class="qa-copy-status" role="status"></span></div>'
     )
 
@@ -177,7 +196,9 @@ def answer_html(answer: Answer, dates: Mapping[str, str] | None = None) -> str:
     parts = []
     if answer.notice:
         parts.append(f'<p class="qa-notice">{text_html(answer.notice)}</p>')
-    parts.append(f'<p class="qa-answer">{answer_text_html(answer.answer, answer.citations)}</p>')
+    parts.append(
+        f'<p class="qa-answer" lang="{html.escape(answer.lang)}">{answer_text_html(answer.answer, answer.citations)}</p>'
+    )
     if answer.citations:
         items = [citation_item(c, dates.get(c.doc, "")) for c in answer.citations]
         heading = labels["sources"]

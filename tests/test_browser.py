@@ -3,20 +3,25 @@ real `python app.py` on a free loopback port.
 
 Host pages for embedding are served by small in-process HTTP servers on other ports, i.e. other
 origins: one on the allow-list (QA_ALLOWED_ORIGINS) and one not. Screenshots go to
-test-artifacts/screenshots/ for a person to look at (Chinese must render as glyphs, not boxes).
+test-artifacts/screenshots/ for a person to look at (Chinese must render as glyphs, not boxes):
+the chat page, source viewer and widget in light and dark mode, and the chat at 390×844.
+
+Accessibility is checked with axe-core (tests/axe_core.py: fetched once from the npm registry by
+scripts/setup.sh, injected into each page from that local copy) and by measuring in the page.
 """
 
 from __future__ import annotations
 
 import http.client
-import re
 import sqlite3
 import threading
 import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urlencode
 
+import axe_core
 import pytest
 from conftest import REPO, RunningApp, free_port
 
@@ -46,7 +51,12 @@ EMBED_HOST_ID = "govdoc-qa-embed-7f3c"
 QUESTION = "萌蒂(中国)制药有限公司是由谁共同投资的？"
 CITED_WORDS = "北京制药厂"
 HOSTILE_QUESTION = '<script>window.__xss=1</script><img src=x onerror="window.__xss=2;alert(1)"> 马驹桥镇'
+FOLLOW_UP = "它位于哪个镇？"  # after QUESTION: answered with a "理解为…" line
+NOT_IN_THE_DOCUMENTS = "北京市的人口是多少？"  # an abstention listing related passages
+LONG_ANSWER_QUESTION = "全区规模以上先进制造业总产值2025年目标是多少？"
 ANSWER_TIMEOUT_MS = 60_000
+DESKTOP = {"width": 1100, "height": 860}
+PHONE = {"width": 390, "height": 844}
 
 
 # ---------------------------------------------------------------- servers
@@ -197,7 +207,7 @@ class Recorder:
 
 @pytest.fixture
 def context(browser):
-    context = browser.new_context(viewport={"width": 1100, "height": 860}, locale="zh-CN")
+    context = browser.new_context(viewport=DESKTOP, locale="zh-CN")
     yield context
     context.close()
 
@@ -214,13 +224,14 @@ def screenshot(page, name: str) -> Path:
     return path
 
 
-def feedback_rows(db: Path, source: str, timeout: float = 10) -> list[tuple]:
+def feedback_rows(db: Path, source: str, timeout: float = 10, rating: str = "%") -> list[tuple]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if db.exists():
             with sqlite3.connect(db) as conn:
                 rows = conn.execute(
-                    "SELECT rating, question, answer, citations FROM feedback WHERE source = ?", (source,)
+                    "SELECT rating, question, answer, citations FROM feedback WHERE source = ? AND rating LIKE ?",
+                    (source, rating),
                 ).fetchall()
             if rows:
                 return rows
@@ -228,12 +239,18 @@ def feedback_rows(db: Path, source: str, timeout: float = 10) -> list[tuple]:
     return []
 
 
+def wait_for_chat(page):
+    """The question box, once the page has restored any saved conversation."""
+    textbox = page.locator("#question textarea")
+    textbox.wait_for(timeout=60_000)
+    page.wait_for_function("document.documentElement.dataset.conversationRestored === 'true'", timeout=30_000)
+    return textbox
+
+
 def open_chat(context, url: str):
     page = context.new_page()
     page.goto(url + "/", wait_until="load")  # networkidle never comes: Gradio keeps a heartbeat open
-    textbox = page.locator("#question textarea")
-    textbox.wait_for(timeout=60_000)
-    return page, textbox
+    return page, wait_for_chat(page)
 
 
 def ask_in_chat(page, textbox, question: str) -> None:
@@ -294,8 +311,8 @@ def test_chat_page_shows_markup_in_a_question_as_text(setup, context, recorder):
 def test_chat_thumbs_up_is_stored(setup, context):
     page, textbox = open_chat(context, setup.app.url)
     ask_in_chat(page, textbox, QUESTION)
-    # Gradio labels the button in the browser's language: 赞 in zh-CN, Like in English.
-    page.locator("#chat").get_by_role("button", name=re.compile(r"^(赞|Like)$")).last.click()
+    # Gradio labels the button in the browser's language (赞 in zh-CN); chat.js makes it bilingual.
+    page.locator("#chat").get_by_role("button", name="赞 · Like", exact=True).last.click()
     rows = feedback_rows(setup.feedback_db, "chat")
     assert rows and rows[0][0] == "up" and rows[0][1] == QUESTION
     assert CITED_WORDS in rows[0][2] and CITED_WORDS in rows[0][3]
@@ -342,6 +359,277 @@ def test_chat_copy_gives_plain_text_and_plain_aria_labels(setup, context):
         assert "<" not in label and (QUESTION if role == "user" else CITED_WORDS) in label
 
 
+# ---------------------------------------------------------------- readable and accessible
+
+
+SERIOUS = ("serious", "critical")
+AXE_RUN = """async () => (await axe.run(document, {resultTypes: ['violations']})).violations.map(v => ({
+    id: v.id, impact: v.impact,
+    nodes: v.nodes.map(n => n.target.join(' ') + ': ' + (n.failureSummary || '').replace(/\\s+/g, ' ')),
+}))"""
+# WCAG's contrast ratio of an element's text colour on its own (opaque) background colour.
+CONTRAST = """(el) => {
+    const channels = c => c.match(/[\\d.]+/g).slice(0, 3).map(Number);
+    const luminance = c => {
+        const [r, g, b] = channels(c).map(v => (v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    };
+    const style = getComputedStyle(el);
+    const [light, dark] = [luminance(style.color), luminance(style.backgroundColor)].sort((a, b) => b - a);
+    return (light + 0.05) / (dark + 0.05);
+}"""
+# Where the keyboard focus is, and whether it can be seen (an outline, or a ring drawn as a shadow).
+FOCUS = """() => {
+    const el = document.activeElement;
+    if (!el || el === document.body) return null;
+    const style = getComputedStyle(el);
+    const outline = style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) >= 2;
+    const text = (el.getAttribute('aria-label') || el.textContent || el.value || '').trim().slice(0, 30);
+    return {what: el.tagName.toLowerCase() + (el.className ? '.' + String(el.className).split(' ')[0] : '') + ' ' + text,
+            visible: outline || style.boxShadow !== 'none'};
+}"""
+# Whether the top of an element is within the part of its scrolling box (and the window) one sees.
+IN_SIGHT = """(el) => {
+    let box = el.parentElement;
+    while (box && !(['auto', 'scroll'].includes(getComputedStyle(box).overflowY) && box.scrollHeight > box.clientHeight)) {
+        box = box.parentElement;
+    }
+    const top = el.getBoundingClientRect().top;
+    const view = box ? box.getBoundingClientRect() : {top: 0, bottom: innerHeight};
+    return top >= Math.max(view.top, 0) - 1 && top + 24 <= Math.min(view.bottom, innerHeight);
+}"""
+# Whether the first character of an element's text is what one sees there (nothing drawn over it).
+FIRST_WORD_UNCOVERED = """(el) => {
+    const text = document.createTreeWalker(el, NodeFilter.SHOW_TEXT).nextNode();
+    const range = document.createRange();
+    range.setStart(text, 0);
+    range.setEnd(text, 1);
+    const r = range.getBoundingClientRect();
+    const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+    return el.contains(hit);
+}"""
+
+
+@pytest.fixture(scope="module")
+def axe_script() -> str:
+    path = axe_core.script_path()
+    if not path.is_file():
+        pytest.fail(f"axe-core is not at {path}: `bash scripts/setup.sh` (or `python tests/axe_core.py`) fetches it")
+    return path.read_text(encoding="utf-8")
+
+
+def axe_problems(target, axe_script: str) -> list[str]:
+    """The serious and critical axe-core violations on a page or frame, one line per element. The
+    script is injected from the local copy (the context bypasses CSP: the widget allows no inline script)."""
+    if not target.evaluate("typeof window.axe !== 'undefined'"):
+        target.add_script_tag(content=axe_script)
+    return [
+        f"{v['id']} ({v['impact']}) {node}"
+        for v in target.evaluate(AXE_RUN)
+        if v["impact"] in SERIOUS
+        for node in v["nodes"]
+    ]
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_pages_pass_axe_and_the_highlight_is_readable(setup, browser, axe_script, scheme):
+    """axe-core on the chat page (empty, then with an answer, a follow-up and an abstention), the
+    source viewer and the widget, in light and dark mode: no serious or critical violation; the
+    highlighted sentence has a contrast of at least 4.5:1 on each (it was 1.14:1 in dark mode)."""
+    context = browser.new_context(viewport=DESKTOP, locale="zh-CN", color_scheme=scheme, bypass_csp=True)
+    problems, highlight = {}, {}
+    try:
+        page, textbox = open_chat(context, setup.app.url)
+        assert page.evaluate("matchMedia('(prefers-color-scheme: dark)').matches") == (scheme == "dark")
+        problems["chat page"] = axe_problems(page, axe_script)
+        for question in (QUESTION, FOLLOW_UP, NOT_IN_THE_DOCUMENTS):
+            ask_in_chat(page, textbox, question)
+        assert page.locator("#chat .qa-rewritten").count() == 1, "the follow-up shows what it was understood as"
+        assert page.locator("#chat .qa-section").count() > 0
+        problems["chat page with answers"] = axe_problems(page, axe_script)
+        highlight["chat"] = page.locator("#chat .qa-passage mark").first.evaluate(CONTRAST)
+        screenshot(page, f"chat-page-{scheme}.png")
+
+        viewer = context.new_page()
+        viewer.goto(setup.app.url + "/" + page.locator("#chat a.qa-cite").first.get_attribute("href"))
+        viewer.locator("mark.cited").first.wait_for(timeout=10_000)
+        problems["source viewer"] = axe_problems(viewer, axe_script)
+        highlight["source viewer"] = viewer.locator("mark.cited").first.evaluate(CONTRAST)
+        screenshot(viewer, f"source-viewer-{scheme}.png")
+
+        widget = context.new_page()
+        widget.goto(setup.app.url + "/widget", wait_until="load")
+        problems["widget"] = axe_problems(widget, axe_script)
+        widget.locator("#question").fill(QUESTION)
+        widget.locator("#question").press("Enter")
+        widget.locator(".bubble.assistant:not(.pending) .feedback").wait_for(timeout=ANSWER_TIMEOUT_MS)
+        problems["widget with an answer"] = axe_problems(widget, axe_script)
+        highlight["widget"] = widget.locator(".passage mark").first.evaluate(CONTRAST)
+        screenshot(widget, f"widget-{scheme}.png")
+    finally:
+        context.close()
+    assert problems == {name: [] for name in problems}
+    assert all(ratio >= 4.5 for ratio in highlight.values()), highlight
+
+
+def test_chat_page_language_names_and_visible_focus(setup, browser):
+    """In an English browser too: <html lang> is the page's (Gradio would set "en"), the question
+    box is named as a question, the chatbot's buttons are labelled in Chinese and English, and
+    every control the Tab key reaches shows that it has the focus."""
+    context = browser.new_context(viewport=DESKTOP, locale="en-US")
+    try:
+        page, textbox = open_chat(context, setup.app.url)
+        ask_in_chat(page, textbox, QUESTION)
+        assert page.evaluate("document.documentElement.lang") == "zh-Hans"
+        assert page.get_by_role("textbox", name="问题 · Question", exact=True).count() == 1
+        chat = page.locator("#chat")
+        for name in ("赞 · Like", "踩 · Dislike", "清空对话 · Clear", "复制", "复制链接"):
+            assert chat.get_by_role("button", name=name, exact=True).count() == 1, name
+        chat.get_by_role("button", name="赞 · Like", exact=True).click()
+        chat.get_by_role("button", name="已赞 · Liked", exact=True).wait_for(timeout=5_000)
+        assert page.get_by_role("log", name="对话 · Conversation", exact=True).count() == 1
+        question_label = chat.locator('[data-testid="user"]').last.get_attribute("aria-label")
+        assert question_label == f"问题 · Question: {QUESTION}"
+
+        page.locator("#qa-header h1").click()  # Tab starts from the top of the page
+        reached, hidden = [], []
+        for _ in range(80):
+            page.keyboard.press("Tab")
+            focus = page.evaluate(FOCUS)
+            if focus is None or (reached and focus["what"] == reached[0]):
+                break  # out of the page, or back at the start
+            reached.append(focus["what"])
+            if not focus["visible"]:
+                hidden.append(focus["what"])
+        assert len(reached) >= 10, reached  # the box, send, [n] links, copy buttons, 👍/👎, clear, examples
+        assert any(what.startswith("textarea") for what in reached) and any("qa-cite" in w for w in reached)
+        assert hidden == [], f"focus cannot be seen on: {hidden}"
+    finally:
+        context.close()
+
+
+# ---------------------------------------------------------------- nothing lost while waiting
+
+
+def hold_answers(page, url: str) -> tuple[list, list]:
+    """Holds back every answer the page asks the server for (Gradio's queue) until released, so
+    that the page can be looked at while an answer is loading. Returns (held requests, switch)."""
+    config = page.request.get(url + "/config").json()
+    accept = next(d["id"] for d in config["dependencies"] if d.get("api_name") == "accept")
+    held, holding = [], [True]
+
+    def route(request_route) -> None:
+        if holding[0] and (request_route.request.post_data_json or {}).get("fn_index") != accept:
+            held.append(request_route)
+        else:
+            request_route.continue_()
+
+    page.route("**/gradio_api/queue/join*", route)
+    return held, holding
+
+
+def release(held: list, holding: list) -> None:
+    holding[0] = False
+    for request_route in held:
+        request_route.continue_()
+
+
+def test_question_shows_at_once_and_text_typed_while_waiting_is_kept(setup, context):
+    page, textbox = open_chat(context, setup.app.url)
+    held, holding = hold_answers(page, setup.app.url)
+    textbox.fill(QUESTION)
+    textbox.press("Enter")
+    # Before any answer has started: the question and a "searching" bubble are there already.
+    page.locator("#chat .qa-question", has_text=QUESTION).wait_for(timeout=5_000)
+    page.locator("#chat .qa-working", has_text="正在查找").wait_for(timeout=5_000)
+    assert textbox.input_value() == ""
+
+    textbox.type("下一个问题：小米汽车一期占地面积有多大？")
+    textbox.press("Enter")  # while the answer is loading: refused, with a note, and the text stays
+    page.get_by_text("上一个问题还在回答中").first.wait_for(timeout=5_000)
+    assert held, "the answer was held back"
+    release(held, holding)
+    page.locator("#chat .qa-copy").wait_for(timeout=ANSWER_TIMEOUT_MS)
+    page.wait_for_timeout(500)  # any late update from the server would land here
+    assert textbox.input_value() == "下一个问题：小米汽车一期占地面积有多大？"
+    assert page.locator("#chat .qa-question").all_inner_texts() == [QUESTION]
+
+    textbox.press("Enter")  # now it is asked
+    page.wait_for_function("document.querySelectorAll('#chat .qa-copy').length === 2", timeout=ANSWER_TIMEOUT_MS)
+    assert page.locator("#chat .qa-question").count() == 2 and textbox.input_value() == ""
+
+
+def test_phone_view_shows_the_new_answer_from_its_start(setup, browser):
+    """390×844: after a long answer the view is at the start of the question and its answer (not
+    at the end of the sources), and nothing (the chat's label was) covers their first words."""
+    context = browser.new_context(viewport=PHONE, locale="zh-CN", is_mobile=True, has_touch=True)
+    try:
+        page, textbox = open_chat(context, setup.app.url)
+        ask_in_chat(page, textbox, QUESTION)
+        ask_in_chat(page, textbox, LONG_ANSWER_QUESTION)
+        question, answer = page.locator("#chat .qa-question").last, page.locator("#chat .qa-answer").last
+        screenshot(page, "chat-phone.png")
+        assert answer.evaluate(IN_SIGHT), "the start of the answer is in sight"
+        assert question.evaluate(IN_SIGHT) and question.evaluate(FIRST_WORD_UNCOVERED)
+        assert answer.evaluate(FIRST_WORD_UNCOVERED)
+    finally:
+        context.close()
+
+
+# ---------------------------------------------------------------- history and sharing
+
+
+def wait_until_saved(page, conversation: bool = True) -> None:
+    """Until the page has written a conversation (or, `conversation=False`, an empty one) to
+    localStorage. Gradio stores it encrypted: an empty one is ~100 characters, one answer a few kB."""
+    size = "> 1000" if conversation else "< 500"
+    page.wait_for_function(f"(localStorage.getItem('govdoc-qa-conversation') || '').length {size}", timeout=10_000)
+
+
+def test_conversation_survives_a_reload_and_clear_forgets_it(setup, context):
+    page, textbox = open_chat(context, setup.app.url)
+    ask_in_chat(page, textbox, QUESTION)
+    wait_until_saved(page)
+    page.reload(wait_until="load")
+    wait_for_chat(page)
+    assert page.locator("#chat .qa-question").all_inner_texts() == [QUESTION]
+    assert CITED_WORDS in page.locator("#chat .qa-answer").first.inner_text()
+    assert CITED_WORDS in page.locator("#chat .qa-passage mark").first.inner_text()
+    # The restored answer still takes a rating, with its question and citations.
+    page.locator("#chat").get_by_role("button", name="踩 · Dislike", exact=True).click()
+    rows = feedback_rows(setup.feedback_db, "chat", rating="down")
+    assert rows and rows[0][1] == QUESTION and CITED_WORDS in rows[0][3]
+
+    page.locator("#chat").get_by_role("button", name="清空对话 · Clear", exact=True).click()
+    page.wait_for_function("!document.querySelector('#chat .qa-question')", timeout=5_000)
+    wait_until_saved(page, conversation=False)
+    page.reload(wait_until="load")
+    wait_for_chat(page)
+    assert page.locator("#chat .qa-question").count() == 0
+
+
+def test_a_shared_link_asks_its_question_and_each_answer_offers_it(setup, context):
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=setup.app.url)
+    link = setup.app.url + "/?" + urlencode({"q": QUESTION})
+    page = context.new_page()
+    page.goto(link, wait_until="load")
+    wait_for_chat(page)
+    page.locator("#chat .qa-copy").wait_for(timeout=ANSWER_TIMEOUT_MS)
+    assert page.locator("#chat .qa-question").all_inner_texts() == [QUESTION]
+    assert CITED_WORDS in page.locator("#chat .qa-answer").last.inner_text()
+    page.wait_for_function("!new URLSearchParams(location.search).has('q')", timeout=5_000)
+
+    page.locator("#chat button.qa-copy-link").last.click()
+    page.locator("#chat .qa-copy-status", has_text="已复制链接").wait_for(timeout=5_000)
+    assert page.evaluate("navigator.clipboard.readText()") == link
+
+    wait_until_saved(page)
+    page.reload(wait_until="load")  # the link has left the address bar: the question is not asked twice
+    wait_for_chat(page)
+    page.wait_for_timeout(1_000)  # an answer asked again would have its bubble by now
+    assert page.locator("#chat .qa-question").all_inner_texts() == [QUESTION]
+
+
 # ---------------------------------------------------------------- the embedded widget
 
 
@@ -366,7 +654,8 @@ def test_embedded_widget_answers_on_an_allowed_site(setup, context, recorder):
     widget = page.frame_locator(f"#{EMBED_HOST_ID} iframe")
     widget.locator("#question").wait_for(timeout=15_000)
     frame = next(f for f in page.frames if "/widget" in f.url)
-    frame.wait_for_function("document.activeElement && document.activeElement.id === 'question'", timeout=10_000)
+    # expect() polls from Playwright's own script: a polled wait_for_function is eval, which the widget's CSP refuses.
+    sync_api.expect(widget.locator("#question")).to_be_focused(timeout=10_000)
 
     page.keyboard.type(QUESTION)  # the keyboard focus is inside the iframe, in the question box
     page.keyboard.press("Enter")

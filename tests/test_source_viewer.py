@@ -278,7 +278,7 @@ def test_copy_text_of_an_abstention_lists_the_related_documents():
 def test_copy_button_holds_the_plain_text_and_chat_copies_nothing_else(client):
     answer = cited_answer()
     buttons = Attributes.of(answer_html(answer), "button")
-    assert [b["class"] for b in buttons] == ["qa-copy"]
+    assert [b["class"] for b in buttons] == ["qa-copy", "qa-copy-link"]
     assert buttons[0]["value"] == answer_plain_text(answer)  # decoded: exactly the plain text
     config = client.get("/config").json()
     chatbot = next(c for c in config["components"] if c.get("props", {}).get("elem_id") == "chat")

@@ -1,14 +1,48 @@
 // The chat page's own script, run once by Gradio when the page loads (mount_gradio_app(js=...)).
 // - The copy button under each answer (server.render.copy_button_html) copies the plain text kept
 //   in its `value`: the answer with its [n] markers, then the numbered sources. Gradio's own copy
-//   button is off: it copies a message's HTML.
+//   button is off: it copies a message's HTML. The copy-link button next to it copies the address
+//   that asks the question again (`?q=`, resolved against the page).
 // - Gradio sets each message's aria-label to "<role>'s message: " followed by the message's
 //   content, which is HTML here; that HTML is replaced with the message's plain text.
+// - Accessibility Gradio has no option for: the page's language (Gradio sets <html lang> to the
+//   browser's locale; the page is Chinese with English alongside), a name for the question box
+//   (Gradio's <label> also holds the send button, so the box was read as "Textbox 发送 Send"), and
+//   Chinese with English on the chatbot's Like/Dislike/Clear buttons (Gradio labels them in the
+//   browser's language only, and "Liked"/"Disliked", "Scroll down", "chatbot conversation" and
+//   "user's/bot's message" in English always).
+// - When a new question appears (asked, or restored on load) the chat scrolls to its start and
+//   keeps it there while its answer comes in, so the answer is seen from its start; Gradio's
+//   autoscroll (off) went to the end of the sources.
 (function () {
   "use strict";
 
+  var PAGE_LANG = "zh-Hans";
+  var QUESTION_LABEL = "问题 · Question";
   var COPIED = { "zh-Hans": "已复制", "zh-Hant": "已複製", en: "Copied" };
+  var LINK_COPIED = { "zh-Hans": "已复制链接", "zh-Hant": "已複製連結", en: "Link copied" };
   var FAILED = { "zh-Hans": "复制失败", "zh-Hant": "複製失敗", en: "Copy failed" };
+  // Gradio's labels (English, zh-CN, zh-TW) -> Chinese and English. Other locales keep Gradio's
+  // own translation, which is in the reader's language already.
+  var LIKE = "赞 · Like", DISLIKE = "踩 · Dislike", CLEAR = "清空对话 · Clear";
+  var BUTTON_LABELS = {
+    Like: LIKE, "赞": LIKE, "讚": LIKE,
+    Dislike: DISLIKE, "踩": DISLIKE, "不讚": DISLIKE,
+    Liked: "已赞 · Liked", Disliked: "已踩 · Disliked",
+    Clear: CLEAR, "清空对话": CLEAR, "清空對話": CLEAR,
+    "Scroll down": "滚动到最新 · Scroll down",  // these two are English in every locale
+    "chatbot conversation": "对话 · Conversation"
+  };
+  var MESSAGE_PREFIXES = { "user's message: ": "问题 · Question: ", "bot's message: ": "回答 · Answer: " };
+
+  function keepPageLanguage() {
+    var root = document.documentElement;
+    if (root.getAttribute("lang") !== PAGE_LANG) root.setAttribute("lang", PAGE_LANG);
+  }
+  keepPageLanguage();
+  new MutationObserver(keepPageLanguage).observe(document.documentElement, {
+    attributes: true, attributeFilter: ["lang"]
+  });
 
   function copyText(text) {
     if (navigator.clipboard && window.isSecureContext) return navigator.clipboard.writeText(text);
@@ -29,8 +63,9 @@
   }
 
   document.addEventListener("click", function (event) {
-    var button = event.target instanceof Element ? event.target.closest("button.qa-copy") : null;
+    var button = event.target instanceof Element ? event.target.closest("button.qa-copy, button.qa-copy-link") : null;
     if (!button) return;
+    var isLink = button.classList.contains("qa-copy-link");
     var lang = button.getAttribute("lang") || "zh-Hans";
     var status = button.parentNode.querySelector(".qa-copy-status");
     function report(labels) {
@@ -40,7 +75,8 @@
       clearTimeout(status._timer);
       status._timer = setTimeout(function () { status.textContent = ""; }, 2500);
     }
-    copyText(button.value).then(function () { report(COPIED); }, function () { report(FAILED); });
+    var text = isLink ? new URL(button.value, document.baseURI).href : button.value;
+    copyText(text).then(function () { report(isLink ? LINK_COPIED : COPIED); }, function () { report(FAILED); });
   });
 
   var labelled = new WeakMap(); // message element -> the aria-label we set on it
@@ -52,10 +88,64 @@
       if (markup < 0 || labelled.get(node) === label) return;
       var copy = node.querySelector("button.qa-copy");
       var text = copy ? copy.value : node.textContent.replace(/\s+/g, " ").trim();
-      var plain = label.slice(0, markup) + text;
+      var prefix = label.slice(0, markup);
+      var plain = (MESSAGE_PREFIXES[prefix] || prefix) + text;
       labelled.set(node, plain);
       node.setAttribute("aria-label", plain);
     });
+  }
+
+  function bilingualButtons() {
+    document.querySelectorAll("#chat [aria-label]").forEach(function (node) {
+      var label = BUTTON_LABELS[node.getAttribute("aria-label")];
+      if (!label) return;
+      node.setAttribute("aria-label", label);
+      if (node.hasAttribute("title")) node.setAttribute("title", label);
+    });
+  }
+
+  function nameQuestionBox() {
+    var box = document.querySelector("#question textarea");
+    if (box && box.getAttribute("aria-label") !== QUESTION_LABEL) box.setAttribute("aria-label", QUESTION_LABEL);
+  }
+
+  function scrollParent(node) {
+    for (var el = node.parentElement; el; el = el.parentElement) {
+      var overflow = getComputedStyle(el).overflowY;
+      if ((overflow === "auto" || overflow === "scroll") && el.scrollHeight > el.clientHeight) return el;
+    }
+    return null;
+  }
+
+  // From the moment a question appears until its answer is finished, the view keeps that question
+  // at the top of the chat (as far as the content below it allows), so the answer shows from its
+  // start as it grows. Scrolling by hand meanwhile stops this.
+  var questionsSeen = 0;
+  var following = false;
+  function showNewQuestion() {
+    var questions = document.querySelectorAll("#chat .qa-question");
+    if (questions.length > questionsSeen) following = true;
+    questionsSeen = questions.length;
+    if (!following || !questions.length) return;
+    var question = questions[questions.length - 1];
+    var bubble = question.closest(".message-row") || question;
+    var box = scrollParent(bubble);
+    if (box) box.scrollTop += bubble.getBoundingClientRect().top - box.getBoundingClientRect().top - 8;
+    var replies = document.querySelectorAll("#chat .qa-actions, #chat .qa-error");
+    var last = replies.length ? replies[replies.length - 1] : null;
+    if (last && question.compareDocumentPosition(last) & Node.DOCUMENT_POSITION_FOLLOWING) following = false;
+  }
+  ["wheel", "touchmove"].forEach(function (name) {
+    document.addEventListener(name, function (event) {
+      if (event.target instanceof Element && event.target.closest("#chat")) following = false;
+    }, { passive: true });
+  });
+
+  function tidy() {
+    plainLabels();
+    bilingualButtons();
+    nameQuestionBox();
+    showNewQuestion();
   }
 
   var pending = false;
@@ -64,8 +154,8 @@
     pending = true;
     setTimeout(function () {
       pending = false;
-      plainLabels();
+      tidy();
     }, 30);
   }).observe(document.body, { subtree: true, childList: true, attributes: true, attributeFilter: ["aria-label"] });
-  plainLabels();
+  tidy();
 })();

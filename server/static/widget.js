@@ -174,10 +174,14 @@
     return svg;
   }
 
-  // Long passages scroll inside their box: bring the highlighted sentence into view.
+  // Long passages scroll inside their box: bring the highlighted sentence into view, and let the
+  // keyboard reach (and so scroll) a box that scrolls.
   function showMarks(bubble) {
     bubble.querySelectorAll(".passage mark").forEach(function (mark) {
       mark.parentNode.scrollTop = Math.max(0, mark.offsetTop - 6);
+    });
+    bubble.querySelectorAll(".passage").forEach(function (passage) {
+      if (passage.scrollHeight > passage.clientHeight) passage.tabIndex = 0;
     });
   }
 
