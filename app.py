@@ -3,14 +3,18 @@
     /                  the chat page (Gradio): streamed answers, a sources panel, 👍/👎 feedback
     /widget            a compact chat for iframes;   /embed.js   one line to embed it on a site
     /api/ask           question -> answer JSON;      /api/ask/stream   the same as server-sent events
-    /api/feedback      store a rating;               /healthz          index and model status
+    /api/feedback      store a rating;               /healthz          starting, ready (index and model) or failed
     /doc/{id}          a document whole, `#s=start-end` (or `?s=`) highlights a cited span
     /api/documents     the documents (id, title, issuer, number, date, chunks);
     /api/documents/{id}  one of them with its cleaned text and section headings
     /docs              the API reference (OpenAPI)
 
-On first start with no index, the index is built from the seeds folder; the index and the
-embedding model then load once for the life of the process. Configuration: config.Config.
+The server serves at once; the index and the embedding model load in the background, once for the
+life of the process (on first start with no index, the index is built from the seeds folder first).
+Meanwhile /healthz says "starting" and the API answers 503 with Retry-After; a load that fails is
+logged and reported by /healthz (500) and the chat page. Answers are admitted per process
+(server/admission.py): a request that would wait too long is refused at once with 503 and
+Retry-After. Configuration: config.Config.
 """
 
 from __future__ import annotations
@@ -23,26 +27,27 @@ os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 
 import argparse  # noqa: E402
 import logging  # noqa: E402
-import sqlite3  # noqa: E402
 import sys  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 from collections.abc import AsyncIterator, Iterator  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import gradio as gr  # noqa: E402
 import uvicorn  # noqa: E402
 from fastapi import Depends, FastAPI, HTTPException  # noqa: E402
 from fastapi.middleware.cors import CORSMiddleware  # noqa: E402
-from fastapi.responses import FileResponse, HTMLResponse  # noqa: E402
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse  # noqa: E402
 from fastapi.sse import EventSourceResponse, ServerSentEvent  # noqa: E402
 from starlette.routing import Mount  # noqa: E402
 
-from answering.deadline import Deadline  # noqa: E402
+from answering.deadline import AnswerTimeout, Deadline  # noqa: E402
 from config import Config  # noqa: E402
 from language.normalize import detect_script  # noqa: E402
 from qa_types import Answer  # noqa: E402
 from server import chat_history  # noqa: E402
+from server.admission import Admission, Busy  # noqa: E402
 from server.api_models import (  # noqa: E402
     MAX_QUESTION_CHARS,
     AskRequest,
@@ -60,12 +65,31 @@ from server.api_models import (  # noqa: E402
 from server.doc_page import document_html, missing_document_html  # noqa: E402
 from server.documents import DocumentCatalog, parse_span  # noqa: E402
 from server.errors import add_api_fallback, add_error_handlers, quiet_validation_errors  # noqa: E402
-from server.feedback import FeedbackStore  # noqa: E402
+from server.feedback import FeedbackStore, FeedbackUnavailable  # noqa: E402
 from server.limits import RequestLimitsMiddleware, require_json, run_within  # noqa: E402
-from server.render import ERROR_HTML, answer_html, pending_html, question_html  # noqa: E402
+from server.render import (  # noqa: E402
+    BUSY_HTML,
+    BUSY_RETRY_HTML,
+    ERROR_HTML,
+    STARTING_HTML,
+    STILL_STARTING_HTML,
+    answer_html,
+    pending_html,
+    question_html,
+    startup_failed_html,
+)
 from server.security import SecurityHeadersMiddleware  # noqa: E402
 from server.sse import answer_events_within  # noqa: E402
-from server.startup import StartupError, check_serving_config, load_qa  # noqa: E402
+from server.startup import (  # noqa: E402
+    STARTING_RETRY_AFTER_S,
+    QAHolder,
+    Starting,
+    StartupError,
+    StartupFailed,
+    check_serving_config,
+    load_qa,
+    warmed_up,
+)
 
 log = logging.getLogger("govdoc_qa.server")
 
@@ -103,11 +127,10 @@ EXAMPLE_QUESTIONS = [
     "What is the total area of Majuqiao Wetland Park?",
 ]
 
-# Most of an answer's time is spent waiting (on the LLM server when one is configured), and QA
-# already serialises the CPU-heavy query embedding; a few answers per core keep both cores busy
-# without one slow answer holding up everyone (Gradio's default is one at a time per event).
-ANSWERS_PER_CORE = 2
-QUEUE_MAX_SIZE = 64  # past this, a visitor is told the queue is full instead of waiting for minutes
+# The chat page's answer step runs as many at once as admission control lets in and queues
+# (Admission.capacity), so that a visitor meets the same fast refusal as an API client instead of
+# a silent wait in Gradio's queue; the answers in progress are bounded there, not here.
+QUEUE_MAX_SIZE = 64  # past this, Gradio tells a visitor its queue is full
 
 FONT_STACK = [
     "Noto Sans CJK SC",
@@ -135,7 +158,15 @@ ERROR_RESPONSES = {
 }
 ANSWER_ERROR_RESPONSES = {
     **ERROR_RESPONSES,
-    503: {"model": ErrorResponse, "description": "no answer within the time budget (QA_ANSWER_TIMEOUT); try again"},
+    500: {"model": ErrorResponse, "description": "the index or the model could not be loaded (the message says why)"},
+    503: {
+        "model": ErrorResponse,
+        "description": "busy (too many answers in progress and waiting), starting (the index and the model are "
+        "loading), or no answer within the time budget (QA_ANSWER_TIMEOUT); try again after `Retry-After` seconds",
+        "headers": {
+            "Retry-After": {"description": "seconds to wait before trying again", "schema": {"type": "integer"}}
+        },
+    },
 }
 
 
@@ -214,7 +245,18 @@ class OneAnswerAtATime:
             self._waiting.pop(session, None)
 
 
-def build_chat_ui(qa, feedback: FeedbackStore, documents: DocumentCatalog | None = None) -> gr.Blocks:
+def _pause(seconds: float) -> None:
+    """The chat page's wait before asking again after a refusal (tests replace it)."""
+    time.sleep(seconds)
+
+
+def build_chat_ui(
+    qa,
+    feedback: FeedbackStore,
+    documents: DocumentCatalog | None = None,
+    admission: Admission | None = None,
+    answer_budget_s: float = Config.answer_timeout,
+) -> gr.Blocks:
     """The chat page. Asking is two steps, so that the question shows before any answer is queued:
 
     1. `accept` (its own queue lane, no limit: it takes milliseconds) puts the question in the chat
@@ -222,11 +264,17 @@ def build_chat_ui(qa, feedback: FeedbackStore, documents: DocumentCatalog | None
        if the question is unusable, it refuses with a note and leaves the box as it is.
     2. `answer` (queued with the others, streamed) fills that bubble. It never writes to the box,
        so whatever is typed meanwhile stays. Finished answers are saved in the browser
-       (server.chat_history), and a reload restores them.
+       (server.chat_history), and a reload restores them. While the server is still loading, the
+       bubble says "starting…" and the answer waits for the load (up to `answer_budget_s`); when
+       admission control refuses (busy), it says "busy, trying again", waits the Retry-After the
+       server gave and asks once more.
 
     Opening the page restores the saved conversation, and `/?q=…` asks q through step 2 as well.
+    `qa`: the QA object, or a QAHolder still loading (server/startup.py).
     """
-    documents = documents or DocumentCatalog(qa)
+    holder = QAHolder.of(qa)
+    documents = documents or DocumentCatalog(holder)
+    admission = admission or Admission.from_config(Config())
     gate = OneAnswerAtATime()
 
     def pending_turn(messages: list, question: str) -> list:
@@ -266,23 +314,55 @@ def build_chat_ui(qa, feedback: FeedbackStore, documents: DocumentCatalog | None
             return
         lang = detect_script(question)
         text = ""
+        ticket = None
+        failure = ERROR_HTML
+        waited = False  # a "starting" or "busy" note replaced the "searching…" bubble
+
+        def showing(content: str) -> tuple:
+            messages[-1] = {"role": "assistant", "content": content}
+            return messages, gr.skip(), gr.skip()
+
         try:
+            if holder.state == "starting":  # cold start: the answer waits for the index and the model
+                waited = True
+                yield showing(STARTING_HTML)
+                holder.wait(answer_budget_s)
+            qa = holder.get()
+            try:
+                ticket = admission.enter()
+            except Busy as busy:  # say so, wait as long as the server asks, then try once more
+                waited = True
+                yield showing(BUSY_RETRY_HTML)
+                _pause(busy.retry_after)
+                ticket = admission.enter()
+            if not ticket.wait(answer_budget_s):
+                raise AnswerTimeout(answer_budget_s)
+            if waited:
+                yield showing(pending_html("", lang))
             for piece in qa.ask_stream(question, history_from(turns)):
                 if isinstance(piece, Answer):
+                    ticket.release()
                     messages[-1] = {"role": "assistant", "content": answer_html(piece, documents.dates)}
                     turns = {**turns, len(messages) - 1: feedback_record(piece)}
                     gate.finish(request.session_hash)
                     yield messages, turns, chat_history.snapshot(messages, turns)
                     return
                 text += piece
-                messages[-1] = {"role": "assistant", "content": pending_html(text, lang)}
-                yield messages, gr.skip(), gr.skip()
+                yield showing(pending_html(text, lang))
             log.error("ask_stream ended without a final answer for %r", question[:80])
+        except Starting:
+            failure = STILL_STARTING_HTML
+        except StartupFailed as exc:
+            failure = startup_failed_html(str(exc))
+        except (Busy, AnswerTimeout):
+            failure = BUSY_HTML
         except Exception:
             log.exception("answer failed for %r", question[:80])
         finally:
             gate.finish(request.session_hash)  # also when the answer is cancelled (cleared)
-        messages[-1] = {"role": "assistant", "content": ERROR_HTML}
+            if ticket is not None:
+                ticket.release()
+        messages[-1] = {"role": "assistant", "content": failure}
         yield messages, turns, chat_history.snapshot(messages, turns)
 
     def clear(request: gr.Request) -> tuple:
@@ -360,7 +440,7 @@ def build_chat_ui(qa, feedback: FeedbackStore, documents: DocumentCatalog | None
         loaded = restored.then(**answer_step)
         chatbot.like(record_feedback, [turns], None, api_visibility="private", queue=False)
         chatbot.clear(clear, None, [turns, saved], api_visibility="private", queue=False, cancels=[asked, loaded])
-    ui.queue(default_concurrency_limit=ANSWERS_PER_CORE * (os.cpu_count() or 1), max_size=QUEUE_MAX_SIZE)
+    ui.queue(default_concurrency_limit=admission.capacity, max_size=QUEUE_MAX_SIZE)
     return ui
 
 
@@ -381,9 +461,23 @@ def new_fastapi() -> FastAPI:
     return FastAPIOffline(static_url="/docs-static", **settings)  # Swagger UI served from this server
 
 
-def create_app(config: Config, qa, feedback: FeedbackStore) -> FastAPI:
+@dataclass(frozen=True)
+class AnswerJob:
+    """A question let in to be answered: the loaded QA, the question and history, the time budget."""
+
+    qa: object
+    question: str
+    history: list[dict]
+    deadline: Deadline
+
+
+def create_app(config: Config, qa, feedback: FeedbackStore, admission: Admission | None = None) -> FastAPI:
+    """`qa`: the QA object, or a QAHolder that a background load makes ready (see main).
+    `admission`: shared by the API and the chat page; by default sized from `config`."""
     app = new_fastapi()
-    documents = DocumentCatalog(qa)
+    holder = QAHolder.of(qa)
+    admission = admission or Admission.from_config(config)
+    documents = DocumentCatalog(holder)
     add_error_handlers(app)
     # Innermost of the three: a refused body still gets the CORS and security headers.
     app.add_middleware(RequestLimitsMiddleware, max_body_bytes=config.max_body_bytes)
@@ -399,8 +493,23 @@ def create_app(config: Config, qa, feedback: FeedbackStore) -> FastAPI:
     )
     app.add_middleware(SecurityHeadersMiddleware, allowed_origins=config.allowed_origins)
 
-    budget = config.answer_budget(with_llm=qa.llm is not None)
     json_body = [Depends(require_json)]
+
+    async def admitted(request: AskRequest) -> AsyncIterator[AnswerJob]:
+        """Before an answer starts (and before a stream sends its headers): Starting (503) while
+        the index and the model load, Busy (503) at once when the wait would be too long; else a
+        slot, held until the answer (or the stream) ends. Waiting for the slot counts in the budget."""
+        qa = holder.get()
+        deadline = Deadline.after(config.answer_budget(with_llm=qa.llm is not None))
+        ticket = admission.enter()
+        try:
+            if not await ticket.wait_async(deadline.remaining()):
+                raise AnswerTimeout(deadline.seconds)
+            yield AnswerJob(qa, request.question, request.history_dicts(), deadline)
+        finally:
+            ticket.release()
+
+    admitted_job = Depends(admitted)
 
     @app.post(
         "/api/ask",
@@ -409,26 +518,24 @@ def create_app(config: Config, qa, feedback: FeedbackStore) -> FastAPI:
         dependencies=json_body,
         tags=["answers"],
     )
-    async def ask(request: AskRequest) -> dict:
+    async def ask(job: AnswerJob = admitted_job) -> dict:
         """Answer a question with citations, or abstain and list the closest passages as `related`."""
-        deadline = Deadline.after(budget)
-        answer = await run_within(deadline, qa.ask, request.question, request.history_dicts(), deadline=deadline)
+        answer = await run_within(job.deadline, job.qa.ask, job.question, job.history, deadline=job.deadline)
         return answer_payload(answer, documents.dates)
 
     @app.post(
         "/api/ask/stream",
         response_class=EventSourceResponse,
-        responses=ERROR_RESPONSES,
+        responses=ANSWER_ERROR_RESPONSES,
         dependencies=json_body,
         tags=["answers"],
     )
-    async def ask_stream(request: AskRequest) -> AsyncIterator[ServerSentEvent]:
+    async def ask_stream(job: AnswerJob = admitted_job) -> AsyncIterator[ServerSentEvent]:
         """The answer as server-sent events: `delta` (`{"text": piece}`) while it is written, then
         `answer` (the same JSON as /api/ask), or `error` (`{"error": message}`) if it fails or
-        takes longer than the time budget."""
-        events = answer_events_within(
-            qa, request.question, request.history_dicts(), documents.dates, Deadline.after(budget)
-        )
+        takes longer than the time budget. A refusal (busy or starting) comes before the stream:
+        503 with Retry-After."""
+        events = answer_events_within(job.qa, job.question, job.history, documents.dates, job.deadline)
         async for item in events:
             yield item
 
@@ -450,8 +557,26 @@ def create_app(config: Config, qa, feedback: FeedbackStore) -> FastAPI:
         )
         return {"id": row_id}
 
-    @app.get("/healthz", response_model=HealthResponse, tags=["status"])
-    def healthz() -> dict:
+    @app.get(
+        "/healthz",
+        response_model=HealthResponse,
+        responses={
+            500: {
+                "description": '`{"status": "failed", "error": message}`: the index or the model could not be loaded'
+            },
+            503: {"description": '`{"status": "starting"}` (with Retry-After): the index and the model are loading'},
+        },
+        tags=["status"],
+    )
+    def healthz() -> dict | JSONResponse:
+        """`ok` with the index's figures once the server can answer; `starting` (503) while it loads."""
+        if holder.state == "starting":
+            return JSONResponse(
+                {"status": "starting"}, status_code=503, headers={"Retry-After": str(STARTING_RETRY_AFTER_S)}
+            )
+        if holder.state == "failed":
+            return JSONResponse({"status": "failed", "error": holder.error}, status_code=500)
+        qa = holder.get()
         info = qa.index_info
         return {
             "status": "ok",
@@ -496,7 +621,7 @@ def create_app(config: Config, qa, feedback: FeedbackStore) -> FastAPI:
     # Mounted last: a route declared after the mount at "/" would never be reached.
     app = gr.mount_gradio_app(
         app,
-        build_chat_ui(qa, feedback, documents),
+        build_chat_ui(holder, feedback, documents, admission, config.answer_timeout),
         path="/",
         root_path=config.root_path or None,
         theme=chat_theme(),
@@ -539,27 +664,54 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:  # opened first: a wrong path should not wait for the model to load before it is reported
-        feedback = FeedbackStore(config.feedback_db)
-    except (OSError, sqlite3.Error) as exc:
-        print(f"error: cannot open the feedback database {config.feedback_db}: {exc}", file=sys.stderr)
+        feedback = FeedbackStore.from_config(config)  # PostgreSQL at QA_DATABASE_URL, else SQLite at QA_FEEDBACK_DB
+    except FeedbackUnavailable as exc:  # names the database (password hidden) and says why
+        print(f"error: {exc}", file=sys.stderr)
         return 2
+    holder = QAHolder()
     try:
-        qa = load_qa(config)
         # root_path: the proxy strips the sub-path (see docs/deploy.md); uvicorn puts it back in
         # each request's scope, so every URL the app builds carries it.
-        uvicorn.run(
-            create_app(config, qa, feedback),
-            host=config.host,
-            port=config.port,
-            root_path=config.root_path,
-            log_level="info",
+        server = uvicorn.Server(
+            uvicorn.Config(
+                create_app(config, holder, feedback),
+                host=config.host,
+                port=config.port,
+                root_path=config.root_path,
+                log_level="info",
+            )
         )
+        load_once_serving(server, holder, lambda: warmed_up(load_qa(config)))
+        try:
+            server.run()
+        except KeyboardInterrupt:  # Ctrl+C, as uvicorn.run takes it
+            pass
     except (ValueError, StartupError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     finally:
         feedback.close()
+        if holder.loading:  # stopped while loading: the loader thread may be inside the ONNX runtime,
+            sys.stdout.flush()  # which aborts the process if the interpreter shuts down around it;
+            sys.stderr.flush()  # end at once instead (nothing it holds needs saving)
+            os._exit(0)
     return 0
+
+
+def load_once_serving(server: uvicorn.Server, holder: QAHolder, load) -> None:
+    """Served at once, loaded in the background: `holder.start(load)` as soon as uvicorn listens
+    (/healthz says "starting" until the load ends; a failure is logged, printed as `error: …` and
+    reported by /healthz). Not earlier: the load's Python work would compete with starting the
+    server for the interpreter lock, and the page would be served later."""
+
+    def wait_then_load() -> None:
+        while not server.started:
+            if server.should_exit:
+                return
+            time.sleep(0.01)
+        holder.start(load)
+
+    threading.Thread(target=wait_then_load, name="load-when-serving", daemon=True).start()
 
 
 if __name__ == "__main__":

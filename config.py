@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from server.database_url import database_url_problem, redact_url
+
 REPO_ROOT = Path(__file__).resolve().parent
 EMBEDDING_RUNTIMES = ("onnx", "torch")  # embedding.embedders.RUNTIMES
 # A question (1,000 characters) and its history (20,000 in all; server/api_models.py) as JSON with
@@ -37,6 +39,9 @@ class Config:
         str, ...
     ] = ()  # QA_ALLOWED_ORIGINS: comma-separated origins that may embed the widget / call /api
     feedback_db: Path = REPO_ROOT / "data" / "feedback.sqlite3"  # QA_FEEDBACK_DB
+    # QA_DATABASE_URL: postgresql://USER:PASSWORD@HOST:PORT/DB keeps feedback in PostgreSQL (one database for
+    # several replicas) instead of SQLite at QA_FEEDBACK_DB; its password is never shown (repr, logs, errors)
+    database_url: str = ""
     llm_base_url: str = ""  # QA_LLM_BASE_URL: OpenAI-compatible endpoint; empty = extractive answers only
     llm_model: str = ""  # QA_LLM_MODEL
     llm_api_key: str = ""  # QA_LLM_API_KEY: never logged
@@ -51,6 +56,16 @@ class Config:
     # error (503, or an `error` event on a stream). With an LLM, its own QA_LLM_TIMEOUT is added for
     # each of its two calls (follow-up rewrite, answer): a slow LLM falls back on its own.
     answer_timeout: float = 20.0
+    # Admission control (server/admission.py): at most QA_MAX_CONCURRENT_ANSWERS answers are worked on
+    # at once per process (concurrent questions share query-embedding batches; on 2 cores, 4 at once
+    # answer as many per second as 8 do, each sooner: 32 clients, EmbeddingGemma, 10.7-10.9 answers/s
+    # either way, answered p95 1.8 s with 4 against 2.4 s with 8), at most QA_MAX_QUEUED_ANSWERS more
+    # wait for a slot, and a request whose expected wait (from the average time of recent answers)
+    # passes QA_MAX_ANSWER_WAIT seconds is refused at once with 503 and Retry-After. With an LLM
+    # (answers of many seconds), raise the wait.
+    max_concurrent_answers: int = 4
+    max_queued_answers: int = 16
+    max_answer_wait: float = 1.0
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> Config:
@@ -70,6 +85,8 @@ class Config:
         return cls(**values)
 
     def __post_init__(self) -> None:
+        if self.database_url and (problem := database_url_problem(self.database_url)):
+            raise ValueError(f"QA_DATABASE_URL={redact_url(self.database_url)!r} is not a PostgreSQL URL: {problem}")
         if self.embedding_runtime not in EMBEDDING_RUNTIMES:
             raise ValueError(
                 f"QA_EMBEDDING_RUNTIME={self.embedding_runtime!r} is not one of: {', '.join(EMBEDDING_RUNTIMES)}"
@@ -88,6 +105,7 @@ class Config:
         shown = {f.name: getattr(self, f.name) for f in fields(self)}
         if shown["llm_api_key"]:
             shown["llm_api_key"] = "***"
+        shown["database_url"] = redact_url(shown["database_url"])
         return "Config(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"
 
 

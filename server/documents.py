@@ -14,6 +14,7 @@ from functools import cached_property
 
 from ingest.structure import split_blocks
 from language.normalize import detect_script
+from server.startup import QAHolder
 
 
 @dataclass(frozen=True)
@@ -95,18 +96,23 @@ class DocumentRecord:
 
 class DocumentCatalog:
     """The documents of a loaded QA object, read from it on first use (a stand-in QA without an
-    index, as in tests of failures, simply has no documents)."""
+    index, as in tests of failures, simply has no documents). `qa` may be a server.startup.QAHolder
+    still loading: then every use raises Starting (or StartupFailed) until it is ready."""
 
     def __init__(self, qa) -> None:
         self._qa = qa
 
+    def _loaded_qa(self):
+        return self._qa.get() if isinstance(self._qa, QAHolder) else self._qa
+
     @cached_property
     def _records(self) -> dict[str, DocumentRecord]:
-        searcher = getattr(self._qa, "searcher", None)
+        qa = self._loaded_qa()
+        searcher = getattr(qa, "searcher", None)
         texts: dict[str, str] = getattr(searcher, "documents_text", None) or {}
         counts = Counter(chunk.doc for chunk in getattr(searcher, "chunks", None) or [])
-        titles = (getattr(self._qa, "index_info", None) or {}).get("titles", {})
-        metadata = getattr(self._qa, "documents_metadata", None) or {}
+        titles = (getattr(qa, "index_info", None) or {}).get("titles", {})
+        metadata = getattr(qa, "documents_metadata", None) or {}
         return {
             doc_id: DocumentRecord(doc_id, titles.get(doc_id, doc_id), text, counts[doc_id], metadata.get(doc_id, {}))
             for doc_id, text in texts.items()
@@ -115,7 +121,7 @@ class DocumentCatalog:
     @cached_property
     def dates(self) -> dict[str, str]:
         """Document id -> issue date as written in the document, for the documents that state one."""
-        metadata = getattr(self._qa, "documents_metadata", None) or {}
+        metadata = getattr(self._loaded_qa(), "documents_metadata", None) or {}
         return {doc_id: meta["date"] for doc_id, meta in metadata.items() if meta.get("date")}
 
     def all(self) -> list[DocumentRecord]:

@@ -3,8 +3,11 @@
 Bad input gets a 4xx whose `error` says what to fix: 400 when the body is not JSON at all, 422 when
 it is JSON of the wrong shape, 404/405 for a route or method under /api that does not exist (405
 with `Allow`), 413/415 from server/limits.py. An answer past its time budget is a 503 with
-`Retry-After`. Anything unexpected is logged in full on the server and answered with a one-line
-500, so no stack trace ever reaches a client.
+`Retry-After`, and so is a request refused because too many answers are in progress and waiting
+(server/admission.py) or because the server is still loading the index and the model
+(server/startup.py); an index or model that could not be loaded is a 500 saying why. Anything
+unexpected is logged in full on the server and answered with a one-line 500, so no stack trace
+ever reaches a client.
 """
 
 from __future__ import annotations
@@ -19,6 +22,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from answering.deadline import AnswerTimeout
+from server.admission import Busy
+from server.feedback import FeedbackUnavailable
+from server.startup import STARTING_RETRY_AFTER_S, Starting, StartupFailed
 
 log = logging.getLogger("govdoc_qa.server")
 
@@ -81,6 +87,32 @@ async def _on_answer_timeout(request: Request, exc: AnswerTimeout) -> JSONRespon
     )
 
 
+async def _on_busy(request: Request, exc: Busy) -> JSONResponse:
+    log.warning("refused %s: %d answers in progress, %d waiting", request.url.path, exc.active, exc.queued)
+    return JSONResponse(
+        {"error": str(exc), "errors": []}, status_code=503, headers={"Retry-After": str(exc.retry_after)}
+    )
+
+
+async def _on_starting(request: Request, exc: Starting) -> JSONResponse:
+    return JSONResponse(
+        {"error": str(exc), "errors": []}, status_code=503, headers={"Retry-After": str(STARTING_RETRY_AFTER_S)}
+    )
+
+
+async def _on_startup_failed(request: Request, exc: StartupFailed) -> JSONResponse:
+    return JSONResponse({"error": f"the server cannot answer: {exc}", "errors": []}, status_code=500)
+
+
+async def _on_feedback_unavailable(request: Request, exc: FeedbackUnavailable) -> JSONResponse:
+    log.error("feedback not stored: %s", exc)  # the message never holds the database password
+    return JSONResponse(
+        {"error": "the feedback could not be stored just now; please try again", "errors": []},
+        status_code=503,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
 def timeout_message(seconds: float) -> str:
     return f"no answer within {seconds:g} s; the server is busy or the question too costly, please try again"
 
@@ -89,6 +121,10 @@ def add_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(AnswerTimeout, _on_answer_timeout)
+    app.add_exception_handler(Busy, _on_busy)
+    app.add_exception_handler(Starting, _on_starting)
+    app.add_exception_handler(StartupFailed, _on_startup_failed)
+    app.add_exception_handler(FeedbackUnavailable, _on_feedback_unavailable)
     app.add_exception_handler(Exception, _on_unexpected_error)
 
 

@@ -56,6 +56,17 @@ LABELS = {  # in the answer's language
     },
 }
 ERROR_HTML = '<p class="qa-error">出错了，请稍后再试。Something went wrong; please try again.</p>'
+# While the answer waits: the server is loading its index and model (cold start), or it is busy and
+# the page asks again after the Retry-After the server gave (server/admission.py).
+STARTING_HTML = '<p class="qa-working">正在启动…文件和模型正在加载 · Starting… the documents are loading</p>'
+BUSY_RETRY_HTML = '<p class="qa-working">正在排队，稍后重试… Busy, trying again…</p>'
+BUSY_HTML = '<p class="qa-error">服务器繁忙，请稍后再试。The server is busy; please try again in a moment.</p>'
+STILL_STARTING_HTML = '<p class="qa-error">服务仍在启动，请几秒后再试。The server is still starting; please try again in a few seconds.</p>'
+
+
+def startup_failed_html(message: str) -> str:
+    """The index or the model could not be loaded: what the server log says, for whoever runs it."""
+    return f'<p class="qa-error">服务无法启动 · The server could not start: {html.escape(message)}</p>'
 
 
 def text_html(text: str) -> str:

@@ -1,20 +1,43 @@
 """Getting the question answerer ready: build the index on first start, then load it once.
 
 Failures a person can fix (no seeds folder, a damaged index, an index built with another
-embedder) come back as `StartupError` with the message to print; `python app.py` exits non-zero
-with that message and no traceback.
+embedder) come back as `StartupError` with the message to print.
+
+`python app.py` serves at once and loads in the background (issue 14 point 4): `QAHolder` holds
+the QA object once `load_qa` has made it. Until then `get()` raises `Starting` (the API answers
+503 with Retry-After, /healthz `{"status": "starting"}`); if the load fails, `StartupFailed` with
+the StartupError's one-line message (logged and printed as `error: …`; the API and /healthz
+answer 500 with it, and the chat page shows it).
 """
 
 from __future__ import annotations
 
+import logging
+import sys
+import threading
 from collections.abc import Callable
 
 from config import Config
 from store.index_files import IndexUnusableError
 
+log = logging.getLogger("govdoc_qa.server")
+
+STARTING_RETRY_AFTER_S = 3  # the ONNX model and a seeds-sized index load in about 2 s
+
 
 class StartupError(Exception):
     pass
+
+
+class Starting(Exception):
+    """The index and the model are still loading."""
+
+    def __init__(self) -> None:
+        super().__init__("the server is starting (loading the index and the model); try again in a few seconds")
+
+
+class StartupFailed(Exception):
+    """The index or the model could not be loaded; the message says why and what to do."""
 
 
 def check_serving_config(config: Config) -> None:
@@ -67,3 +90,95 @@ def load_qa(config: Config, log: Callable[[str], None] = print):
         return QA.load(config)
     except (IndexUnusableError, ModelFetchError) as exc:  # one clear line, never a traceback
         raise StartupError(str(exc).splitlines()[0]) from None
+
+
+# Asked once, before the server says it is ready: the first answer of a process loads the word
+# segmenter's dictionary and fills caches (about 1 s), which no visitor should wait for, and which
+# would make admission control (server/admission.py) think every answer takes that long.
+WARM_UP_QUESTIONS = ("这些文件的主要内容是什么？", "What do these documents say?")
+
+
+def warmed_up(qa):
+    """`qa`, having answered WARM_UP_QUESTIONS (extractively: no LLM call); a failure here is only logged."""
+    for question in WARM_UP_QUESTIONS:
+        try:
+            qa.ask(question, generate=False)
+        except Exception:
+            log.warning("warm-up question %r failed", question, exc_info=True)
+    return qa
+
+
+class QAHolder:
+    """The QA object, ready now (`QAHolder.of(qa)`) or once a background load has finished
+    (`start(load)`). `get()` returns it, or raises Starting / StartupFailed."""
+
+    def __init__(self) -> None:
+        self._done = threading.Event()
+        self._qa = None
+        self._error: str | None = None
+        self._thread: threading.Thread | None = None
+
+    @classmethod
+    def of(cls, qa) -> QAHolder:
+        """`qa` itself when it is a holder, else a holder that is ready with it."""
+        if isinstance(qa, QAHolder):
+            return qa
+        holder = cls()
+        holder._set(qa, None)
+        return holder
+
+    def start(self, load: Callable[[], object]) -> threading.Thread:
+        """Runs `load()` in a daemon thread; its result, or its failure, is what `get()` gives."""
+
+        def run() -> None:
+            try:
+                qa = load()
+            except StartupError as exc:
+                self._fail(str(exc))
+            except BaseException as exc:  # unexpected (never "starting" forever): the traceback goes to the log
+                log.exception("loading the index and the model failed")
+                self._fail(f"loading the index and the model failed: {type(exc).__name__}: {exc}".splitlines()[0])
+            else:
+                self._set(qa, None)
+                log.info("index and model loaded: ready to answer")
+
+        log.info("loading the index and the model in the background (/healthz: starting)")
+        self._thread = threading.Thread(target=run, name="load-qa", daemon=True)
+        self._thread.start()
+        return self._thread
+
+    @property
+    def loading(self) -> bool:
+        """True while a background load is running."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def _fail(self, message: str) -> None:
+        log.error("cannot answer questions: %s", message)
+        print(f"error: {message}", file=sys.stderr, flush=True)
+        self._set(None, message)
+
+    def _set(self, qa, error: str | None) -> None:
+        self._qa, self._error = qa, error
+        self._done.set()
+
+    @property
+    def state(self) -> str:
+        """`starting`, `ready` or `failed`."""
+        if not self._done.is_set():
+            return "starting"
+        return "failed" if self._error is not None else "ready"
+
+    @property
+    def error(self) -> str | None:
+        return self._error
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Blocks until the load has ended (ready or failed) or `timeout` passes; True if it ended."""
+        return self._done.wait(timeout)
+
+    def get(self):
+        if not self._done.is_set():
+            raise Starting()
+        if self._error is not None:
+            raise StartupFailed(self._error)
+        return self._qa

@@ -59,19 +59,26 @@ class RunningApp:
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
-    def wait_ready(self, timeout: float) -> None:
+    def health(self, timeout: float) -> httpx.Response:
+        """The first /healthz answer other than "starting" (200 ready, or 500 when the load failed)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise AssertionError(f"app.py exited with {self.proc.returncode}:\n{self.log()[-4000:]}")
             try:
-                if httpx.get(self.url + "/healthz", timeout=2).status_code == 200:
-                    return
+                response = httpx.get(self.url + "/healthz", timeout=2)
+                if response.status_code != 503:
+                    return response
             except httpx.HTTPError:
                 pass
-            time.sleep(0.5)
+            time.sleep(0.2)
         self.stop()
         raise AssertionError(f"app.py not ready after {timeout:.0f} s:\n{self.log()[-4000:]}")
+
+    def wait_ready(self, timeout: float) -> None:
+        response = self.health(timeout)
+        if response.status_code != 200:
+            raise AssertionError(f"app.py could not load: {response.text[:500]}\n{self.log()[-4000:]}")
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -85,11 +92,12 @@ class RunningApp:
 
 @pytest.fixture(scope="session")
 def launch_app(tmp_path_factory):
-    """Starts `python app.py --port <free port>` with the given QA_* settings; every server
-    started is stopped at the end of the session even if a test failed (tests may stop earlier)."""
+    """Starts `python app.py --port <free port>` with the given QA_* settings and (`wait`) waits
+    until /healthz says it is ready; every server started is stopped at the end of the session even
+    if a test failed (tests may stop earlier)."""
     started: list[RunningApp] = []
 
-    def launch(settings: dict[str, str], ready_timeout: float = 180) -> RunningApp:
+    def launch(settings: dict[str, str], ready_timeout: float = 180, wait: bool = True) -> RunningApp:
         port = free_port()
         log_path = tmp_path_factory.mktemp("app") / "server.log"
         with log_path.open("w", encoding="utf-8") as log:
@@ -102,7 +110,8 @@ def launch_app(tmp_path_factory):
             )
         app = RunningApp(proc, port, log_path)
         started.append(app)
-        app.wait_ready(ready_timeout)
+        if wait:
+            app.wait_ready(ready_timeout)
         return app
 
     yield launch

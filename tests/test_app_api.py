@@ -405,21 +405,37 @@ def run_app(tmp_path, settings: dict[str, str]) -> subprocess.CompletedProcess:
     )
 
 
-def test_damaged_index_exits_with_a_message_not_a_traceback(use_m3_index, tmp_path):
+def assert_load_failure_reported(app, message: str) -> None:
+    """The server is up, says why it cannot answer (/healthz 500, the API 500, the log) and shows no traceback."""
+    try:
+        health = app.health(timeout=120)
+        assert health.status_code == 500 and health.json()["status"] == "failed"
+        assert message in health.json()["error"]
+        answer = httpx.post(app.url + "/api/ask", json={"question": ANSWERABLE}, timeout=30)
+        assert answer.status_code == 500 and message in answer.json()["error"]
+        assert httpx.get(app.url + "/", timeout=30).status_code == 200, "the chat page is served to show it"
+        assert "error:" in app.log() and message in app.log()
+        assert "Traceback" not in app.log()
+    finally:
+        app.stop()
+
+
+def test_a_damaged_index_is_reported_by_healthz_and_the_log_not_a_traceback(use_m3_index, launch_app, tmp_path):
     damaged = tmp_path / "index"
     shutil.copytree(use_m3_index.resolve(), damaged)
     with (damaged / "chunks.jsonl").open("a", encoding="utf-8") as fh:
         fh.write("tampered\n")
-    result = run_app(tmp_path, {"QA_INDEX_DIR": str(damaged), "QA_EMBEDDER": "use-m3"})
-    assert result.returncode == 2
-    assert "error:" in result.stderr and "damaged" in result.stderr
-    assert "Traceback" not in result.stderr + result.stdout
+    settings = {"QA_INDEX_DIR": str(damaged), "QA_EMBEDDER": "use-m3", "QA_FEEDBACK_DB": str(tmp_path / "fb.sqlite3")}
+    assert_load_failure_reported(launch_app(settings, wait=False), "damaged")
 
 
-def test_index_built_with_another_embedder_exits_with_a_message(use_m3_index, tmp_path):
-    result = run_app(tmp_path, {"QA_INDEX_DIR": str(use_m3_index), "QA_EMBEDDER": "embeddinggemma"})
-    assert result.returncode == 2
-    assert "use-m3" in result.stderr and "Traceback" not in result.stderr
+def test_an_index_built_with_another_embedder_is_reported_by_healthz(use_m3_index, launch_app, tmp_path):
+    settings = {
+        "QA_INDEX_DIR": str(use_m3_index),
+        "QA_EMBEDDER": "embeddinggemma",
+        "QA_FEEDBACK_DB": str(tmp_path / "fb.sqlite3"),
+    }
+    assert_load_failure_reported(launch_app(settings, wait=False), "built with embedder 'use-m3'")
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ scripts/setup.sh, injected into each page from that local copy) and by measuring
 from __future__ import annotations
 
 import http.client
+import json
 import sqlite3
 import threading
 import time
@@ -484,7 +485,9 @@ def test_chat_page_language_names_and_visible_focus(setup, browser):
         assert page.get_by_role("textbox", name="问题 · Question", exact=True).count() == 1
         chat = page.locator("#chat")
         for name in ("赞 · Like", "踩 · Dislike", "清空对话 · Clear", "复制", "复制链接"):
-            assert chat.get_by_role("button", name=name, exact=True).count() == 1, name
+            button = chat.get_by_role("button", name=name, exact=True)
+            button.first.wait_for(timeout=5_000)  # chat.js labels Gradio's buttons once they render
+            assert button.count() == 1, name
         chat.get_by_role("button", name="赞 · Like", exact=True).click()
         chat.get_by_role("button", name="已赞 · Liked", exact=True).wait_for(timeout=5_000)
         assert page.get_by_role("log", name="对话 · Conversation", exact=True).count() == 1
@@ -718,6 +721,85 @@ def test_widget_shows_markup_in_a_question_as_text(setup, context, recorder):
     assert recorder.dialogs == []
     assert not [url for url in recorder.requests if url.endswith("/x")]
     assert recorder.off_origin(setup.app.url) == []
+
+
+# ---------------------------------------------------------------- starting and busy (issues 13 and 14)
+
+BUSY_ERROR = "the server is busy (4 answers in progress, 16 waiting); please try again in 1 s"
+LOAD_FAILED = "the index at /srv/qa/index was built with embedder 'use-m3', but 'embeddinggemma' is configured"
+
+
+def json_reply(route, status: int, body: dict, **headers: str) -> None:
+    route.fulfill(status=status, headers=headers, content_type="application/json", body=json.dumps(body))
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_chat_page_shows_starting_until_ready_and_a_failed_load(setup, browser, axe_script, scheme):
+    """/healthz is answered by the test: "starting" (503), then the server's own (ready), then
+    "failed" (500) on a new page. The banner is readable (axe) in both schemes."""
+    context = browser.new_context(viewport=DESKTOP, locale="zh-CN", color_scheme=scheme, bypass_csp=True)
+    state = {"health": "starting"}
+
+    def health(route) -> None:
+        if state["health"] == "starting":
+            json_reply(route, 503, {"status": "starting"}, **{"Retry-After": "3"})
+        elif state["health"] == "failed":
+            json_reply(route, 500, {"status": "failed", "error": LOAD_FAILED})
+        else:
+            route.continue_()
+
+    context.route("**/healthz", health)
+    try:
+        page, _ = open_chat(context, setup.app.url)
+        banner = page.locator("#qa-status.qa-starting")
+        banner.wait_for(timeout=15_000)
+        assert banner.inner_text().startswith("正在启动…文件和模型正在加载")
+        assert banner.get_attribute("role") == "status"
+        assert axe_problems(page, axe_script) == []
+        screenshot(page, f"chat-page-starting-{scheme}.png")
+        state["health"] = "ready"
+        page.locator("#qa-status").wait_for(state="detached", timeout=15_000)
+
+        state["health"] = "failed"
+        failed, _ = open_chat(context, setup.app.url)
+        banner = failed.locator("#qa-status.qa-failed")
+        banner.wait_for(timeout=15_000)
+        assert banner.inner_text() == "服务无法启动 · The server could not start: " + LOAD_FAILED
+        assert axe_problems(failed, axe_script) == []
+    finally:
+        context.close()
+
+
+def test_widget_says_busy_and_asks_once_more_after_retry_after(setup, context):
+    """The first /api/ask/stream of a question is refused by the test (503, Retry-After: 1): the
+    widget says so, waits, and asks again (the server answers). Refused twice, it shows the refusal."""
+    refusals, calls = {"left": 1}, []
+
+    def stream(route) -> None:
+        calls.append(route.request.url)
+        if refusals["left"] > 0:
+            refusals["left"] -= 1
+            json_reply(route, 503, {"error": BUSY_ERROR, "errors": []}, **{"Retry-After": "1"})
+        else:
+            route.continue_()
+
+    page = context.new_page()
+    page.route("**/api/ask/stream", stream)
+    page.goto(setup.app.url + "/widget", wait_until="load")
+    page.locator("#question").fill(QUESTION)
+    page.locator("#question").press("Enter")
+    page.locator(".bubble.assistant .answer", has_text="正在排队，稍后重试… Busy, trying again…").wait_for(
+        timeout=10_000
+    )
+    page.locator(".bubble.assistant:not(.pending) .feedback").wait_for(timeout=ANSWER_TIMEOUT_MS)
+    assert CITED_WORDS in page.locator(".bubble.assistant .answer").last.inner_text()
+    assert len(calls) == 2
+
+    refusals["left"] = 2
+    page.locator("#question").fill(QUESTION)
+    page.locator("#question").press("Enter")
+    page.locator(".bubble.assistant .error", has_text=BUSY_ERROR).wait_for(timeout=15_000)
+    assert len(calls) == 4, "asked once more, not again and again"
 
 
 # ---------------------------------------------------------------- behind a proxy, under /qa

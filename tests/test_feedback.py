@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from server.feedback import FeedbackStore
+from server.feedback import FeedbackStore, FeedbackUnavailable
 
 THREADS = 8
 WRITES_PER_THREAD = 200
@@ -109,3 +109,34 @@ def test_unknown_rating_or_source_is_refused(tmp_path, field, value):
         store.add(**arguments)
     assert store.count() == 0
     store.close()
+
+
+def test_a_store_that_cannot_be_reached_is_a_503_with_retry_after():
+    """The database is down (PostgreSQL restarting, SQLite locked past its timeout): the client is
+    told to try again, in the project's error shape, and nothing about the database leaks."""
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from server.errors import add_error_handlers
+
+    app = FastAPI()
+    add_error_handlers(app)
+
+    @app.post("/api/feedback")
+    def post_feedback() -> dict:
+        raise FeedbackUnavailable("postgresql://govdoc:***@db:5432/govdoc: connection refused")
+
+    response = TestClient(app).post("/api/feedback")
+    assert response.status_code == 503 and response.headers["retry-after"]
+    assert response.json() == {"error": "the feedback could not be stored just now; please try again", "errors": []}
+
+
+def test_without_a_database_url_the_store_is_sqlite(tmp_path):
+    from config import Config
+
+    config = Config.from_env({"QA_FEEDBACK_DB": str(tmp_path / "f.sqlite3")})
+    store = FeedbackStore.from_config(config)
+    assert store.backend.name == "sqlite" and store.location == str(tmp_path / "f.sqlite3")
+    store.close()
+    with pytest.raises(FeedbackUnavailable, match=r"cannot open the feedback database /dev/null/x\.sqlite3"):
+        FeedbackStore.from_config(Config.from_env({"QA_FEEDBACK_DB": "/dev/null/x.sqlite3"}))

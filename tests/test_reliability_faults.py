@@ -236,7 +236,7 @@ def test_missing_embeddinggemma_is_refetched_and_a_failed_fetch_is_a_clear_error
 
 
 def test_server_start_without_the_model_and_without_network_says_so_in_one_line(use_m3_index, tmp_path, downloads_fail):
-    """app.py prints StartupError as one `error:` line and exits 2; anything else is a traceback."""
+    """app.py reports StartupError as one `error:` line (and /healthz 500); anything else is a traceback."""
     import json
 
     from server.startup import StartupError, load_qa

@@ -14,6 +14,9 @@
 // - When a new question appears (asked, or restored on load) the chat scrolls to its start and
 //   keeps it there while its answer comes in, so the answer is seen from its start; Gradio's
 //   autoscroll (off) went to the end of the sources.
+// - While the server is still loading its index and model (/healthz 503 "starting"), a banner
+//   under the header says so and goes once it is ready; if the load failed (/healthz 500), the
+//   banner shows the server's message. The page itself is served from the first second.
 (function () {
   "use strict";
 
@@ -34,6 +37,10 @@
     "chatbot conversation": "对话 · Conversation"
   };
   var MESSAGE_PREFIXES = { "user's message: ": "问题 · Question: ", "bot's message: ": "回答 · Answer: " };
+  var STARTING = "正在启动…文件和模型正在加载，几秒后即可提问。" +
+    "Starting… the documents are loading; questions can be asked in a few seconds.";
+  var START_FAILED = "服务无法启动 · The server could not start: ";
+  var HEALTH_POLL_MS = 1000;
 
   function keepPageLanguage() {
     var root = document.documentElement;
@@ -140,6 +147,43 @@
       if (event.target instanceof Element && event.target.closest("#chat")) following = false;
     }, { passive: true });
   });
+
+  // The server's state, from /healthz (relative: the page may be served under a sub-path).
+  function statusBanner() {
+    var banner = document.getElementById("qa-status");
+    if (banner) return banner;
+    banner = document.createElement("div");
+    banner.id = "qa-status";
+    banner.setAttribute("role", "status");
+    var header = document.getElementById("qa-header");
+    if (header) header.appendChild(banner);
+    else document.body.insertBefore(banner, document.body.firstChild);
+    return banner;
+  }
+
+  function watchHealth() {
+    fetch(new URL("healthz", document.baseURI), { cache: "no-store" }).then(function (response) {
+      if (response.ok) {
+        var banner = document.getElementById("qa-status");
+        if (banner) banner.remove();
+        return;
+      }
+      return response.json().catch(function () { return {}; }).then(function (body) {
+        var banner = statusBanner();
+        if (response.status === 503 && body.status === "starting") {
+          banner.className = "qa-starting";
+          banner.textContent = STARTING;
+          setTimeout(watchHealth, HEALTH_POLL_MS);
+        } else if (body.status === "failed") {
+          banner.className = "qa-failed";
+          banner.textContent = START_FAILED + (body.error || "");
+        }
+      });
+    }, function () {
+      setTimeout(watchHealth, HEALTH_POLL_MS * 3); // the server is not reachable: try again later
+    });
+  }
+  watchHealth();
 
   function tidy() {
     plainLabels();

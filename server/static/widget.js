@@ -2,6 +2,9 @@
 // POST, read with fetch + ReadableStream) and shows the sources of each answer.
 // Text from the user and from documents is only ever placed with textContent or text nodes,
 // never parsed as HTML. URLs are relative so the widget works under any sub-path.
+// A refusal before the stream starts (503 with Retry-After: the server is busy, or still starting)
+// is said in the answer's bubble ("busy, trying again"), and the question is asked once more after
+// the seconds the server asked for.
 (function () {
   "use strict";
 
@@ -16,6 +19,9 @@
     en: { sources: "Sources", related: "Related passages (no answer found)", rewritten: "Understood as: ", thanks: "Thank you" }
   };
   var FAILED = "出错了，请稍后再试。Something went wrong; please try again.";
+  var BUSY = "正在排队，稍后重试… Busy, trying again…";
+  var STARTING = "正在启动，稍后重试… Starting, trying again…";
+  var MAX_RETRY_WAIT_S = 30; // a longer Retry-After is not waited for: the refusal is shown instead
 
   var history = [];
   var busy = false;
@@ -63,7 +69,13 @@
     });
     if (!response.ok) {
       var body = await response.json().catch(function () { return {}; });
-      throw new Error(body.error || FAILED);
+      var refused = new Error(body.error || FAILED);
+      var retryAfter = Number(response.headers.get("Retry-After"));
+      if (response.status === 503 && retryAfter > 0 && retryAfter <= MAX_RETRY_WAIT_S) {
+        refused.retryAfter = retryAfter;
+        refused.starting = /starting/.test(body.error || "");
+      }
+      throw refused;
     }
     var reader = response.body.getReader();
     var decoder = new TextDecoder();
@@ -262,12 +274,23 @@
     messages.appendChild(bubble);
     scrollToEnd();
     var text = "";
+    function onDelta(piece) {
+      text += piece;
+      streamed.textContent = text;
+      scrollToEnd();
+    }
     try {
-      var answer = await streamAnswer(question, function (piece) {
-        text += piece;
-        streamed.textContent = text;
-        scrollToEnd();
-      });
+      var answer;
+      try {
+        answer = await streamAnswer(question, onDelta);
+      } catch (error) {
+        if (!error.retryAfter) throw error;
+        // Refused before anything was answered: say so, wait as asked, then ask once more.
+        streamed.textContent = error.starting ? STARTING : BUSY;
+        await new Promise(function (resolve) { setTimeout(resolve, error.retryAfter * 1000); });
+        streamed.textContent = "…";
+        answer = await streamAnswer(question, onDelta);
+      }
       renderAnswer(bubble, question, answer);
       showMarks(bubble);
       remember(question, answer);
