@@ -14,11 +14,11 @@
    whatever its number of questions, and positives as much as negatives.
 3. A second logistic regression, on one row per question (its best sentence's features, the
    first model's confidence in it and its lead over the runner-up), learns whether the question is
-   answerable at all; answerable and unanswerable questions of each corpus weigh the same. Besides
-   the real unanswerable questions it sees every answerable tune question a second time with its
+   answerable at all; answerable and unanswerable questions of each corpus weigh the same. With
+   `--take-out-evidence` it also sees every answerable tune question a second time with its
    evidence taken out of the pool (`without_evidence`): what is left is the neighbouring fact a
-   near miss gets cited, so the model learns to refuse it; measured on the test splits it did not
-   pay off, so it is off unless `--take-out-evidence` is given (see TAKEN_OUT_WEIGHT).
+   near miss gets cited, so the model learns to refuse it. Measured on the test splits it did not
+   pay off, so it is off by default (see TAKEN_OUT_WEIGHT).
 4. The pipeline then answers every tune question with abstention off and records that
    probability. The threshold is the cut that abstains on the most unanswerable tune questions
    while abstaining on at most MAX_FALSE_ABSTENTION of the answerable ones of each corpus,
@@ -233,7 +233,7 @@ def train(
     from eval.corpus_index import config_for_corpus
 
     embedder = embedder or config.embedder
-    loaded, questions = [], []  # questions: (corpus name, item id, answerable, rows, labels)
+    loaded, questions = [], []  # questions: (corpus name, answerable, rows, labels)
     taken_out = []  # answerable questions with their evidence taken out (without_evidence), unanswerable
     for corpus in corpora:
         items = [i for i in select(load_gold(corpus.gold), "tune") if i.first_question is None]
@@ -249,15 +249,15 @@ def train(
         for item in items + made:
             rows, labels, states = question_rows(qa, item)
             if rows:
-                questions.append((corpus.name, item.id, item.answerable, rows, labels))
+                questions.append((corpus.name, item.answerable, rows, labels))
             if take_out_evidence and item.answerable and any(labels):
                 rows_left = without_evidence(rows, labels, states)
                 if rows_left:
-                    taken_out.append((corpus.name + TAKEN_OUT, item.id, False, rows_left, [0] * len(rows_left)))
+                    taken_out.append((corpus.name + TAKEN_OUT, False, rows_left, [0] * len(rows_left)))
         mine = [q for q in questions if q[0] == corpus.name]
         log(
             f"{corpus.name}: {len(items)} tune questions + {len(made)} near misses made from them, "
-            f"{sum(len(q[3]) for q in mine)} sentences, {sum(sum(q[4]) for q in mine)} evidence, "
+            f"{sum(len(q[2]) for q in mine)} sentences, {sum(sum(q[3]) for q in mine)} evidence, "
             f"{sum(t[0] == corpus.name + TAKEN_OUT for t in taken_out)} with evidence taken out "
             f"({time.perf_counter() - started:.0f} s)"
         )
@@ -267,8 +267,8 @@ def train(
     info = {
         "fitted": time.strftime("%Y-%m-%d"),
         "data": {c.name: {"gold": _shown(c.gold), "split": "tune", "questions": len(items)} for c, _, items in loaded},
-        "sentence_rows": sum(len(q[3]) for q in questions),
-        "evidence_rows": sum(sum(q[4]) for q in questions),
+        "sentence_rows": sum(len(q[2]) for q in questions),
+        "evidence_rows": sum(sum(q[3]) for q in questions),
         "evidence_taken_out": len(taken_out),
         "max_false_abstention": MAX_FALSE_ABSTENTION,
     }
@@ -300,20 +300,20 @@ def train(
 
 def fit_models(questions: list, taken_out: list):
     """The sentence model and the answerability model fitted on these questions (see the module
-    docstring, steps 1-2); each is a (corpus, item id, answerable, rows, labels) tuple."""
+    docstring, steps 1-2); each is a (corpus, answerable, rows, labels) tuple."""
     from answering.scorer import POOL_FEATURE_NAMES, QUESTION_FEATURE_NAMES, question_features
 
     # 1. Which sentence answers: every question weighs the same, every corpus the same.
     n_per_corpus = {name: sum(q[0] == name for q in questions) for name, *_ in questions}
-    x = np.asarray([row for q in questions for row in q[3]])
-    y = np.asarray([label for q in questions for label in q[4]])
-    w = np.asarray([1.0 / (len(q[3]) * n_per_corpus[q[0]]) for q in questions for _ in q[3]])
+    x = np.asarray([row for q in questions for row in q[2]])
+    y = np.asarray([label for q in questions for label in q[3]])
+    w = np.asarray([1.0 / (len(q[2]) * n_per_corpus[q[0]]) for q in questions for _ in q[2]])
     w[y == 1] *= w[y == 0].sum() / w[y == 1].sum()  # positives weigh as much as negatives
     sentence_model = _fit(x, y, w, POOL_FEATURE_NAMES)
 
     # 2. Whether the question is answered at all, from its best sentence.
     qx, qy = [], []
-    for _, _, answerable, rows, _ in questions + taken_out:
+    for _, answerable, rows, _ in questions + taken_out:
         probabilities = sentence_model.probabilities(rows)
         best = int(np.argmax(probabilities))
         runner_up = np.sort(probabilities)[-2] if len(rows) > 1 else 0.0

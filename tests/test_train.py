@@ -1,0 +1,50 @@
+"""The scorer's fitting functions on small synthetic data: no index, no model."""
+
+import numpy as np
+
+from answering.scorer import (
+    FEATURE_NAMES,
+    POOL_FEATURE_NAMES,
+    QUESTION_FEATURE_NAMES,
+    question_features,
+    with_pool_features,
+)
+from eval.train import fit_models, without_evidence
+
+COSINE = FEATURE_NAMES.index("cosine_zh")
+
+
+def row(cosine: float) -> list[float]:
+    values = [0.0] * len(FEATURE_NAMES)
+    values[COSINE] = cosine
+    return values
+
+
+def pool(*cosines: float) -> list[list[float]]:
+    return with_pool_features([row(c) for c in cosines])
+
+
+def test_without_evidence_drops_evidence_and_answer_stating_rows_and_recomputes_the_pool():
+    rows = pool(0.9, 0.8, 0.5)
+    left = without_evidence(rows, labels=[1, 0, 0], states=[True, True, False])
+    assert len(left) == 1 and len(left[0]) == len(POOL_FEATURE_NAMES)
+    assert left[0][COSINE] == 0.5
+    assert left[0][POOL_FEATURE_NAMES.index("cosine_zh_vs_best")] == 0.0  # now the best of its pool
+
+
+def test_fit_models_learns_which_sentence_answers_and_which_questions_are_answered():
+    rng = np.random.default_rng(0)
+    questions = []
+    for corpus in ("a", "b"):
+        for _ in range(30):  # answerable: the evidence has a clearly higher cosine
+            high, low = rng.uniform(0.7, 0.9), rng.uniform(0.1, 0.3)
+            questions.append((corpus, True, pool(high, low, low), [1, 0, 0]))
+        for _ in range(30):  # unanswerable: nothing stands out
+            questions.append((corpus, False, pool(*rng.uniform(0.1, 0.3, 3)), [0, 0, 0]))
+    sentence, answerable = fit_models(questions, taken_out=[])
+    assert sentence.names == POOL_FEATURE_NAMES and answerable.names == QUESTION_FEATURE_NAMES
+    p = sentence.probabilities(pool(0.8, 0.2, 0.2))
+    assert p[0] > p[1] and p[0] > p[2]
+    clear = question_features(pool(0.8, 0.2)[0], 0.9, 0.1)
+    vague = question_features(pool(0.2, 0.2)[0], 0.3, 0.3)
+    assert answerable.probabilities([clear])[0] > answerable.probabilities([vague])[0]
