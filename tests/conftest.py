@@ -90,6 +90,21 @@ class RunningApp:
                 self.proc.wait(timeout=10)
 
 
+def spawn_app(settings: dict[str, str], log_path: Path) -> RunningApp:
+    """`python app.py` on a free port with exactly these QA_* settings, its output in `log_path`;
+    not waited for."""
+    port = free_port()
+    with log_path.open("w", encoding="utf-8") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "app.py", "--port", str(port)],
+            cwd=REPO,
+            env=env_without_qa_settings(**settings),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    return RunningApp(proc, port, log_path)
+
+
 @pytest.fixture(scope="session")
 def launch_app(tmp_path_factory):
     """Starts `python app.py --port <free port>` with the given QA_* settings and (`wait`) waits
@@ -98,17 +113,7 @@ def launch_app(tmp_path_factory):
     started: list[RunningApp] = []
 
     def launch(settings: dict[str, str], ready_timeout: float = 180, wait: bool = True) -> RunningApp:
-        port = free_port()
-        log_path = tmp_path_factory.mktemp("app") / "server.log"
-        with log_path.open("w", encoding="utf-8") as log:
-            proc = subprocess.Popen(
-                [sys.executable, "app.py", "--port", str(port)],
-                cwd=REPO,
-                env=env_without_qa_settings(**settings),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        app = RunningApp(proc, port, log_path)
+        app = spawn_app(settings, tmp_path_factory.mktemp("app") / "server.log")
         started.append(app)
         if wait:
             app.wait_ready(ready_timeout)

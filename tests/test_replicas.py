@@ -17,7 +17,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import REPO, RunningApp, env_without_qa_settings, free_port
+from conftest import REPO, RunningApp, free_port, spawn_app
 from pg_server import postgres_server  # noqa: F401  (fixture)
 
 from app import EXAMPLE_QUESTIONS
@@ -132,19 +131,9 @@ class Call:
     row_id: int | None = None
 
 
-def start_replica(index_dir: Path, database_url: str, folder: Path) -> RunningApp:
-    port = free_port()
-    log_path = folder / f"replica-{port}.log"
+def start_replica(index_dir: Path, database_url: str, folder: Path, name: str) -> RunningApp:
     settings = {"QA_INDEX_DIR": str(index_dir), "QA_EMBEDDER": "use-m3", "QA_DATABASE_URL": database_url}
-    with log_path.open("w", encoding="utf-8") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "app.py", "--port", str(port)],
-            cwd=REPO,
-            env=env_without_qa_settings(**settings),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    return RunningApp(proc, port, log_path)
+    return spawn_app(settings, folder / f"replica-{name}.log")
 
 
 def client_loop(base: str, client_no: int, stop_at: float, calls: list[Call], lock: threading.Lock) -> None:
@@ -203,7 +192,7 @@ def test_replicas_behind_nginx_survive_a_killed_replica(
     if program is None:
         pytest.skip("nginx not found: apt-get install nginx (scripts/setup.sh does)")
 
-    replicas = [start_replica(use_m3_index, postgres_server.url, tmp_path) for _ in range(2)]
+    replicas = [start_replica(use_m3_index, postgres_server.url, tmp_path, str(n)) for n in range(2)]
     nginx = None
     try:
         for replica in replicas:
