@@ -2,6 +2,7 @@
 
     /                  the chat page (Gradio): streamed answers, a sources panel, 👍/👎 feedback
     /widget            a compact chat for iframes;   /embed.js   one line to embed it on a site
+    /widget/allowed    may the asking page (its Origin) frame the widget? (embed.js asks first)
     /api/ask           question -> answer JSON;      /api/ask/stream   the same as server-sent events
     /api/feedback      store a rating;               /healthz          starting, ready (index and model) or failed
     /doc/{id}          a document whole, `#s=start-end` (or `?s=`) highlights a cited span
@@ -26,17 +27,20 @@ os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 
 import argparse  # noqa: E402
+import html  # noqa: E402
 import logging  # noqa: E402
+import queue  # noqa: E402
+import re  # noqa: E402
 import sys  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
-from collections.abc import AsyncIterator, Iterator  # noqa: E402
+from collections.abc import AsyncIterator, Callable, Iterator  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import gradio as gr  # noqa: E402
 import uvicorn  # noqa: E402
-from fastapi import Depends, FastAPI, HTTPException  # noqa: E402
+from fastapi import Depends, FastAPI, HTTPException, Request  # noqa: E402
 from fastapi.middleware.cors import CORSMiddleware  # noqa: E402
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse  # noqa: E402
 from fastapi.sse import EventSourceResponse, ServerSentEvent  # noqa: E402
@@ -74,11 +78,14 @@ from server.render import (  # noqa: E402
     STARTING_HTML,
     STILL_STARTING_HTML,
     answer_html,
+    is_finished,
     pending_html,
     question_html,
     startup_failed_html,
+    stopped_html,
+    timeout_html,
 )
-from server.security import SecurityHeadersMiddleware  # noqa: E402
+from server.security import SecurityHeadersMiddleware, may_frame_widget  # noqa: E402
 from server.sse import answer_events_within  # noqa: E402
 from server.startup import (  # noqa: E402
     STARTING_RETRY_AFTER_S,
@@ -97,6 +104,7 @@ STATIC_DIR = Path(__file__).resolve().parent / "server" / "static"
 CHAT_SCRIPT = STATIC_DIR / "chat.js"  # runs on the chat page: plain-text copy and aria-labels
 PAGE_TITLE = "政务文件问答 · Government documents Q&A"
 QUESTION_LABEL = "问题 · Question"
+STOP_LABEL = "停止 · Stop"  # shown (by chat.js) only while an answer is being produced
 WAIT_NOTE = (
     "上一个问题还在回答中，答完后再发送；输入框里的文字会保留。"
     "The previous question is still being answered: send this one when it is done; your text stays in the box."
@@ -218,6 +226,7 @@ class OneAnswerAtATime:
         self._lock = threading.Lock()
         self._waiting: dict[str, str] = {}  # session -> accepted question no answer step has taken
         self._since: dict[str, float] = {}  # session -> when its unfinished question was accepted
+        self._asked: dict[str, str] = {}  # session -> its unfinished question
 
     def start(self, session: str, question: str) -> bool:
         """Accepts `question` unless an answer for this session is unfinished (and not stale)."""
@@ -228,10 +237,10 @@ class OneAnswerAtATime:
                 return False
             for other, started in list(self._since.items()):  # answers that never ran (a full queue)
                 if now - started >= self.time_limit_s:
-                    self._since.pop(other)
-                    self._waiting.pop(other, None)
+                    self._forget(other)
             self._since[session] = now
             self._waiting[session] = question
+            self._asked[session] = question
             return True
 
     def take(self, session: str) -> str:
@@ -239,10 +248,60 @@ class OneAnswerAtATime:
         with self._lock:
             return self._waiting.pop(session, "")
 
-    def finish(self, session: str) -> None:
+    def finish(self, session: str, question: str | None = None) -> None:
+        """The session may ask again. With `question`, only if that is still its unfinished one: an
+        answer that was stopped ends late, after its asker may have asked the next question."""
         with self._lock:
-            self._since.pop(session, None)
-            self._waiting.pop(session, None)
+            if question is None or self._asked.get(session) == question:
+                self._forget(session)
+
+    def _forget(self, session: str) -> None:
+        self._since.pop(session, None)
+        self._waiting.pop(session, None)
+        self._asked.pop(session, None)
+
+
+def pieces_within(pieces: Iterator, deadline: Deadline) -> Iterator:
+    """The items of `pieces`, made in a worker thread; AnswerTimeout as soon as `deadline` passes
+    before the next one is ready, even if the worker is stuck inside a stage (it stops at the
+    pipeline's next deadline check, as for the API: server/limits.run_within)."""
+    ready: queue.Queue = queue.Queue()
+    done = object()
+    abandoned = threading.Event()  # the reader has gone (stopped, timed out): make no more pieces
+
+    def work() -> None:
+        try:
+            for item in pieces:
+                if abandoned.is_set():
+                    break
+                ready.put(item)
+            ready.put(done)
+        except BaseException as exc:  # handed to the reader, which raises it
+            ready.put(exc)
+        finally:
+            if hasattr(pieces, "close"):
+                pieces.close()  # an LLM's stream, say, is closed rather than read to its end
+
+    threading.Thread(target=work, name="chat-answer", daemon=True).start()
+    try:
+        while True:
+            try:
+                item = ready.get(timeout=deadline.remaining())
+            except queue.Empty:
+                raise AnswerTimeout(deadline.seconds) from None
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        abandoned.set()
+
+
+def bubble_lang(content) -> str:
+    """The script of a question bubble's text (server.render.question_html), for replies in its language."""
+    text = html.unescape(re.sub(r"<[^>]*>", "", chat_history.message_text(content)))
+    return detect_script(text) if text.strip() else "zh-Hans"
 
 
 def _pause(seconds: float) -> None:
@@ -255,7 +314,7 @@ def build_chat_ui(
     feedback: FeedbackStore,
     documents: DocumentCatalog | None = None,
     admission: Admission | None = None,
-    answer_budget_s: float = Config.answer_timeout,
+    answer_budget: Callable[[bool], float] | None = None,
 ) -> gr.Blocks:
     """The chat page. Asking is two steps, so that the question shows before any answer is queued:
 
@@ -265,9 +324,14 @@ def build_chat_ui(
     2. `answer` (queued with the others, streamed) fills that bubble. It never writes to the box,
        so whatever is typed meanwhile stays. Finished answers are saved in the browser
        (server.chat_history), and a reload restores them. While the server is still loading, the
-       bubble says "starting…" and the answer waits for the load (up to `answer_budget_s`); when
+       bubble says "starting…" and the answer waits for the load (up to the time budget); when
        admission control refuses (busy), it says "busy, trying again", waits the Retry-After the
-       server gave and asks once more.
+       server gave and asks once more. Once loaded, the answer has the API's time budget
+       (`answer_budget(with_llm)`, Config.answer_budget): past it the bubble says so in one line,
+       in the asker's language.
+    3. `stop` (the 停止 · Stop button, shown by chat.js while an answer is being produced) cancels
+       step 2 and marks the bubble as stopped; the question stays in the conversation (saved with
+       it) and the box keeps whatever was typed.
 
     Opening the page restores the saved conversation, and `/?q=…` asks q through step 2 as well.
     `qa`: the QA object, or a QAHolder still loading (server/startup.py).
@@ -275,6 +339,7 @@ def build_chat_ui(
     holder = QAHolder.of(qa)
     documents = documents or DocumentCatalog(holder)
     admission = admission or Admission.from_config(Config())
+    answer_budget = answer_budget or Config().answer_budget
     gate = OneAnswerAtATime()
 
     def pending_turn(messages: list, question: str) -> list:
@@ -326,8 +391,9 @@ def build_chat_ui(
             if holder.state == "starting":  # cold start: the answer waits for the index and the model
                 waited = True
                 yield showing(STARTING_HTML)
-                holder.wait(answer_budget_s)
+                holder.wait(answer_budget(False))
             qa = holder.get()
+            deadline = Deadline.after(answer_budget(qa.llm is not None))
             try:
                 ticket = admission.enter()
             except Busy as busy:  # say so, wait as long as the server asks, then try once more
@@ -335,16 +401,16 @@ def build_chat_ui(
                 yield showing(BUSY_RETRY_HTML)
                 _pause(busy.retry_after)
                 ticket = admission.enter()
-            if not ticket.wait(answer_budget_s):
-                raise AnswerTimeout(answer_budget_s)
+            if not ticket.wait(deadline.remaining()):
+                raise AnswerTimeout(deadline.seconds)
             if waited:
                 yield showing(pending_html("", lang))
-            for piece in qa.ask_stream(question, history_from(turns)):
+            for piece in pieces_within(qa.ask_stream(question, history_from(turns), deadline=deadline), deadline):
                 if isinstance(piece, Answer):
                     ticket.release()
                     messages[-1] = {"role": "assistant", "content": answer_html(piece, documents.dates)}
                     turns = {**turns, len(messages) - 1: feedback_record(piece)}
-                    gate.finish(request.session_hash)
+                    gate.finish(request.session_hash, question)
                     yield messages, turns, chat_history.snapshot(messages, turns)
                     return
                 text += piece
@@ -354,16 +420,32 @@ def build_chat_ui(
             failure = STILL_STARTING_HTML
         except StartupFailed as exc:
             failure = startup_failed_html(str(exc))
-        except (Busy, AnswerTimeout):
+        except Busy:
             failure = BUSY_HTML
+        except AnswerTimeout as exc:
+            log.warning("chat answer abandoned after %g s for %r", exc.seconds, question[:80])
+            failure = timeout_html(exc.seconds, lang)
         except Exception:
             log.exception("answer failed for %r", question[:80])
         finally:
-            gate.finish(request.session_hash)  # also when the answer is cancelled (cleared)
+            gate.finish(request.session_hash, question)  # also when the answer is cancelled (stopped, cleared)
             if ticket is not None:
                 ticket.release()
         messages[-1] = {"role": "assistant", "content": failure}
         yield messages, turns, chat_history.snapshot(messages, turns)
+
+    def stop(messages: list, turns: dict[int, dict], request: gr.Request) -> tuple:
+        """The answer in progress is cancelled (Gradio's `cancels`); its bubble keeps what had
+        streamed in, marked as stopped, and the conversation is saved with it."""
+        gate.finish(request.session_hash)
+        if len(messages) < 2 or messages[-1].get("role") != "assistant":
+            return gr.skip(), gr.skip()
+        content = chat_history.message_text(messages[-1].get("content"))
+        if is_finished(content):  # the answer came before the stop did
+            return gr.skip(), gr.skip()
+        lang = bubble_lang(messages[-2].get("content"))
+        messages[-1] = {"role": "assistant", "content": stopped_html(content, lang)}
+        return messages, chat_history.snapshot(messages, turns)
 
     def clear(request: gr.Request) -> tuple:
         gate.finish(request.session_hash)
@@ -411,6 +493,7 @@ def build_chat_ui(
             autofocus=True,
             placeholder="输入问题，按回车发送 · Type a question and press Enter",
         )
+        stop_button = gr.Button(STOP_LABEL, elem_id="stop-answer", variant="stop", size="sm")
         gr.Examples(
             [[q] for q in EXAMPLE_QUESTIONS],
             inputs=[question],
@@ -440,6 +523,15 @@ def build_chat_ui(
         loaded = restored.then(**answer_step)
         chatbot.like(record_feedback, [turns], None, api_visibility="private", queue=False)
         chatbot.clear(clear, None, [turns, saved], api_visibility="private", queue=False, cancels=[asked, loaded])
+        stop_button.click(
+            stop,
+            [chatbot, turns],
+            [chatbot, saved],
+            api_name="stop",
+            api_visibility="private",
+            queue=False,
+            cancels=[asked, loaded],
+        )
     ui.queue(default_concurrency_limit=admission.capacity, max_size=QUEUE_MAX_SIZE)
     return ui
 
@@ -612,6 +704,17 @@ def create_app(config: Config, qa, feedback: FeedbackStore, admission: Admission
             return HTMLResponse(missing_document_html(), status_code=404)
         return HTMLResponse(document_html(doc, parse_span(s, len(doc.text))))
 
+    @app.get("/widget/allowed", include_in_schema=False)
+    def widget_allowed(request: Request) -> JSONResponse:
+        """Asked by embed.js before it loads the widget: may the page asking (its Origin) frame it?
+        Readable from any origin, so that a site not on the list can be told so in words."""
+        origin = request.headers.get("origin", "")
+        allowed = may_frame_widget(origin, request.headers.get("host", ""), config.allowed_origins)
+        return JSONResponse(
+            {"allowed": allowed, "origin": origin, "setting": "QA_ALLOWED_ORIGINS"},
+            headers={"Access-Control-Allow-Origin": "*", "Cache-Control": "no-store", "Vary": "Origin"},
+        )
+
     for route, (file_name, media_type) in STATIC_ROUTES.items():
         app.add_api_route(
             route, _static_file(STATIC_DIR / file_name, media_type), methods=["GET"], include_in_schema=False
@@ -621,7 +724,7 @@ def create_app(config: Config, qa, feedback: FeedbackStore, admission: Admission
     # Mounted last: a route declared after the mount at "/" would never be reached.
     app = gr.mount_gradio_app(
         app,
-        build_chat_ui(holder, feedback, documents, admission, config.answer_timeout),
+        build_chat_ui(holder, feedback, documents, admission, config.answer_budget),
         path="/",
         root_path=config.root_path or None,
         theme=chat_theme(),

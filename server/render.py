@@ -33,6 +33,8 @@ LABELS = {  # in the answer's language
         "copy": "复制",
         "copy_link": "复制链接",
         "share_title": "这个问题的链接：打开它会再问一次",
+        "stopped": "已停止回答。",
+        "timeout": "{seconds:g} 秒内未能给出回答，请稍后再试。",
     },
     "zh-Hant": {
         "sources": "來源",
@@ -43,6 +45,8 @@ LABELS = {  # in the answer's language
         "copy": "複製",
         "copy_link": "複製連結",
         "share_title": "這個問題的連結：打開它會再問一次",
+        "stopped": "已停止回答。",
+        "timeout": "{seconds:g} 秒內未能給出回答，請稍後再試。",
     },
     "en": {
         "sources": "Sources",
@@ -53,6 +57,8 @@ LABELS = {  # in the answer's language
         "copy": "Copy",
         "copy_link": "Copy link",
         "share_title": "A link to this question: opening it asks it again",
+        "stopped": "Stopped.",
+        "timeout": "No answer within {seconds:g} s; please try again later.",
     },
 }
 ERROR_HTML = '<p class="qa-error">出错了，请稍后再试。Something went wrong; please try again.</p>'
@@ -67,6 +73,27 @@ STILL_STARTING_HTML = '<p class="qa-error">服务仍在启动，请几秒后再�
 def startup_failed_html(message: str) -> str:
     """The index or the model could not be loaded: what the server log says, for whoever runs it."""
     return f'<p class="qa-error">服务无法启动 · The server could not start: {html.escape(message)}</p>'
+
+
+def timeout_html(seconds: float, lang: str = "zh-Hans") -> str:
+    """The chat's answer took longer than its time budget (Config.answer_budget): one line, in the
+    asker's language."""
+    labels = LABELS.get(lang, LABELS["zh-Hans"])
+    return f'<p class="qa-error" lang="{html.escape(lang)}">{labels["timeout"].format(seconds=seconds)}</p>'
+
+
+def is_finished(content: str) -> bool:
+    """Whether a chat bubble holds a finished reply (an answer with its actions, an error, or a
+    stopped answer) rather than one still being written."""
+    return any(f'class="{name}"' in content for name in ("qa-actions", "qa-error", "qa-stopped"))
+
+
+def stopped_html(content: str, lang: str = "zh-Hans") -> str:
+    """A bubble whose answer the asker stopped: what had streamed in so far (nothing, if it was
+    still searching), then a line saying it was stopped."""
+    labels = LABELS.get(lang, LABELS["zh-Hans"])
+    kept = content if 'class="qa-answer"' in content else ""
+    return f'{kept}<p class="qa-stopped" lang="{html.escape(lang)}">{labels["stopped"]}</p>'
 
 
 def text_html(text: str) -> str:

@@ -6,11 +6,16 @@
   scripts and styles, so its policy limits *where* things load from (this origin only: no CDN,
   outside fonts or analytics can slip in), not whether inline code runs.
 
+`may_frame_widget` answers embed.js's question before it loads the widget (GET /widget/allowed):
+a host page the policy would block gets a message of its own instead of the browser's broken frame.
+
 A plain ASGI middleware, not @app.middleware("http"): that one wraps streaming responses and logs
 "No response returned" errors when a streaming client goes away.
 """
 
 from __future__ import annotations
+
+from urllib.parse import urlsplit
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -20,6 +25,14 @@ WIDGET_PATH = "/widget"
 
 def frame_ancestors(allowed_origins: tuple[str, ...] | list[str]) -> str:
     return " ".join(["frame-ancestors", "'self'", *allowed_origins])
+
+
+def may_frame_widget(origin: str, host: str, allowed_origins: tuple[str, ...] | list[str]) -> bool:
+    """Whether a page of `origin` may frame /widget under `frame_ancestors`: a configured origin,
+    or this site itself (`host`, the Host header). No Origin at all is a same-origin request."""
+    if not origin:
+        return True
+    return origin.rstrip("/") in allowed_origins or urlsplit(origin).netloc.lower() == host.lower()
 
 
 def widget_policy(allowed_origins: tuple[str, ...] | list[str]) -> str:

@@ -8,6 +8,10 @@ the chat page, source viewer and widget in light and dark mode, and the chat at 
 
 Accessibility is checked with axe-core (tests/axe_core.py: fetched once from the npm registry by
 scripts/setup.sh, injected into each page from that local copy) and by measuring in the page.
+
+Stopping an answer needs an answer slow enough to stop: a second app gets a stand-in LLM (an
+OpenAI-compatible endpoint in this process that streams a piece every 0.3 s). The chat's time
+budget is checked against a third app whose budget is 1 ms.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import axe_core
+import httpx
 import pytest
 from conftest import REPO, RunningApp, free_port
 
@@ -568,6 +573,13 @@ def test_phone_view_shows_the_new_answer_from_its_start(setup, browser):
     context = browser.new_context(viewport=PHONE, locale="zh-CN", is_mobile=True, has_touch=True)
     try:
         page, textbox = open_chat(context, setup.app.url)
+        page.wait_for_timeout(300)  # chat.js sizes the chat box once the page has settled
+        chat_box = page.locator("#chat").bounding_box()
+        question_box = page.locator("#question").bounding_box()
+        # The chat box takes the height the screen has left (it was 400 of 844 px), and the
+        # question box is still on the first screen, right under it.
+        assert chat_box["height"] >= 0.6 * PHONE["height"], chat_box
+        assert question_box["y"] + question_box["height"] <= PHONE["height"], question_box
         ask_in_chat(page, textbox, QUESTION)
         ask_in_chat(page, textbox, LONG_ANSWER_QUESTION)
         question, answer = page.locator("#chat .qa-question").last, page.locator("#chat .qa-answer").last
@@ -698,16 +710,57 @@ def test_embedded_widget_feedback_is_stored(setup, context):
     assert rows and rows[0][0] == "up" and rows[0][1] == QUESTION
 
 
-def test_site_not_on_the_allow_list_can_neither_frame_nor_call(setup, context, recorder):
+def panel_is_open(page) -> bool:
+    return (
+        launcher_of(page).get_attribute("aria-expanded") == "true"
+        and page.locator(f"#{EMBED_HOST_ID} .panel").is_visible()
+    )
+
+
+def wait_until_closed(page) -> None:
+    page.wait_for_function(
+        f"document.getElementById('{EMBED_HOST_ID}').shadowRoot"
+        ".querySelector('.launcher').getAttribute('aria-expanded') === 'false'",
+        timeout=5_000,
+    )
+    assert not page.locator(f"#{EMBED_HOST_ID} .panel").is_visible()
+
+
+def test_site_not_on_the_allow_list_is_told_so_and_can_neither_frame_nor_call(setup, context, recorder):
+    """The panel says in words what to set instead of showing Chromium's broken frame; Escape and ×
+    close it; the server's frame-ancestors policy still refuses a frame the page makes itself."""
     page = context.new_page()
     page.goto(setup.other_site.origin + "/", wait_until="load")
-    launcher_of(page).click()
-    message = recorder.wait_for_console(page, "frame-ancestors")
-    assert "violates" in message
-    assert page.frame_locator(f"#{EMBED_HOST_ID} iframe").locator("#question").count() == 0
-    assert not [f for f in page.frames if f.url.startswith(setup.app.url + "/widget")]
+    launcher = open_widget_by_keyboard(page)
+    message = page.locator(f"#{EMBED_HOST_ID} .message")
+    message.get_by_text("QA_ALLOWED_ORIGINS").first.wait_for(timeout=10_000)
+    text = message.inner_text()
+    assert f"本网站（{setup.other_site.origin}）未获准嵌入问答助手" in text
+    assert f"This site ({setup.other_site.origin}) may not embed the assistant" in text
+    assert message.get_by_role("alert").count() == 1
+    assert message.get_by_role("link").get_attribute("href") == setup.app.url + "/"
+    assert not page.locator(f"#{EMBED_HOST_ID} iframe").is_visible()
+    assert not [f for f in page.frames if f.url.startswith(setup.app.url + "/widget")], "no broken frame"
     screenshot(page, "widget-blocked.png")
+
+    page.keyboard.press("Escape")  # the focus is on the message, in the panel
+    wait_until_closed(page)
+    launcher.click()
+    assert panel_is_open(page) and "QA_ALLOWED_ORIGINS" in message.inner_text()
+    page.locator(f"#{EMBED_HOST_ID} button.close").click()
+    wait_until_closed(page)
+
+    page.evaluate(f"document.body.insertAdjacentHTML('beforeend', '<iframe src=\"{setup.app.url}/widget\"></iframe>')")
+    assert "violates" in recorder.wait_for_console(page, "frame-ancestors")
     assert fetch_status(page, setup.app.url + "/api/ask") == "blocked"
+
+
+def test_widget_allow_list_check_answers_any_origin(setup):
+    for origin, allowed in ((setup.allowed_site.origin, True), (setup.other_site.origin, False), (None, True)):
+        headers = {"Origin": origin} if origin else {}
+        response = httpx.get(setup.app.url + "/widget/allowed", headers=headers, timeout=10)
+        assert response.status_code == 200 and response.json()["allowed"] is allowed, origin
+        assert response.headers["access-control-allow-origin"] in ("*", origin)  # readable by the page asking
 
 
 def test_widget_shows_markup_in_a_question_as_text(setup, context, recorder):
@@ -830,4 +883,305 @@ def test_chat_and_widget_work_under_a_sub_path(use_m3_index, launch_app, tmp_pat
         assert [url for url in recorder.requests if not url.startswith((proxy.url + "/", "data:", "blob:"))] == []
     finally:
         proxy.close()
+        app.stop()
+
+
+# ---------------------------------------------------------------- the widget: sources, copy, clear, dark mode
+
+# For each passage box: whether it shows its first line whole (at the top, or scrolled by whole
+# lines) and the highlighted sentence inside what it shows.
+PASSAGE_BOXES = """() => [...document.querySelectorAll('.passage')].map(p => {
+    const style = getComputedStyle(p), line = parseFloat(style.lineHeight), pad = parseFloat(style.paddingTop);
+    const mark = p.querySelector('mark');
+    return {top: p.scrollTop,
+            wholeLine: p.scrollTop === 0 || Math.abs(((p.scrollTop - pad) / line) - Math.round((p.scrollTop - pad) / line)) < 0.05,
+            markShown: !mark || (mark.offsetTop >= p.scrollTop && mark.offsetTop + 10 <= p.scrollTop + p.clientHeight)};
+})"""
+
+
+def test_widget_source_box_opens_at_the_top_with_the_sentence_in_sight(setup, context):
+    page = context.new_page()
+    page.goto(setup.app.url + "/widget", wait_until="load")
+    for question in (QUESTION, LONG_ANSWER_QUESTION):
+        page.locator("#question").fill(question)
+        page.locator("#question").press("Enter")
+        page.locator(".bubble.assistant:not(.pending) .feedback").last.wait_for(timeout=ANSWER_TIMEOUT_MS)
+    boxes = page.evaluate(PASSAGE_BOXES)
+    assert boxes and all(box["wholeLine"] and box["markShown"] for box in boxes), boxes
+    assert all(box["top"] == 0 for box in boxes), "each source box starts at the top of its passage"
+
+
+def copied_text(page) -> str:
+    return page.evaluate("navigator.clipboard.readText()")
+
+
+def test_widget_copy_matches_the_chat_page_and_clear_forgets_the_conversation(setup, context):
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=setup.app.url)
+    chat, textbox = open_chat(context, setup.app.url)
+    ask_in_chat(chat, textbox, QUESTION)
+    chat.locator("#chat button.qa-copy").last.click()
+    chat.locator("#chat .qa-copy-status", has_text="已复制").wait_for(timeout=5_000)
+    from_chat = copied_text(chat)
+
+    page = context.new_page()
+    page.goto(setup.app.url + "/widget", wait_until="load")
+    page.locator("#question").fill(QUESTION)
+    page.locator("#question").press("Enter")
+    copy = page.get_by_role("button", name="复制", exact=True)
+    copy.wait_for(timeout=ANSWER_TIMEOUT_MS)
+    copy.click()
+    page.locator(".feedback-status", has_text="已复制").wait_for(timeout=5_000)
+    assert copied_text(page) == from_chat, "the widget copies what the chat page copies"
+    assert "<" not in from_chat and from_chat.count("[1]") >= 2
+
+    page.reload(wait_until="load")  # the conversation is kept in the browser
+    page.locator(".passage mark").first.wait_for(timeout=10_000)
+    assert page.locator(".bubble.user").all_inner_texts() == [QUESTION]
+    assert CITED_WORDS in page.locator(".bubble.assistant .answer").first.inner_text()
+    assert page.evaluate("localStorage.getItem('govdoc-qa-widget')")
+
+    page.get_by_role("button", name="清空对话 Clear", exact=True).click()
+    assert page.locator(".bubble").count() == 0 and page.locator(".hint").is_visible()
+    assert page.evaluate("localStorage.getItem('govdoc-qa-widget')") is None
+    assert page.evaluate("document.activeElement.id") == "question"
+    page.reload(wait_until="load")
+    page.locator("#question").wait_for()
+    assert page.locator(".bubble").count() == 0
+
+
+def open_embedded_widget(page, site: HostSite):
+    page.goto(site.origin + "/", wait_until="load")
+    open_widget_by_keyboard(page)
+    widget = page.frame_locator(f"#{EMBED_HOST_ID} iframe")
+    widget.locator("#question").wait_for(timeout=15_000)
+    return widget, next(f for f in page.frames if "/widget" in f.url)
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_host_page_with_the_widget_open_passes_axe(setup, browser, axe_script, scheme):
+    """axe-core on a host site with the widget's panel open (the host page, and the widget's frame
+    with an answer in it), and on a site not on the allow-list with its message: no serious or
+    critical violation, light and dark. The widget follows dark mode."""
+    context = browser.new_context(viewport=DESKTOP, locale="zh-CN", color_scheme=scheme, bypass_csp=True)
+    problems = {}
+    try:
+        page = context.new_page()
+        widget, frame = open_embedded_widget(page, setup.allowed_site)
+        widget.locator("#question").fill(QUESTION)
+        widget.locator("#question").press("Enter")
+        widget.locator(".bubble.assistant:not(.pending) .feedback").wait_for(timeout=ANSWER_TIMEOUT_MS)
+        problems["host page, widget open"] = axe_problems(page, axe_script)
+        problems["widget frame"] = axe_problems(frame, axe_script)
+        background = frame.evaluate("getComputedStyle(document.querySelector('.bubble.assistant')).backgroundColor")
+        assert (background == "rgb(22, 27, 34)") == (scheme == "dark"), background
+        screenshot(page, f"widget-embedded-{scheme}.png")
+
+        blocked = context.new_page()
+        blocked.goto(setup.other_site.origin + "/", wait_until="load")
+        launcher_of(blocked).click()
+        blocked.locator(f"#{EMBED_HOST_ID} .message").get_by_text("QA_ALLOWED_ORIGINS").first.wait_for(timeout=10_000)
+        problems["host page, not allowed"] = axe_problems(blocked, axe_script)
+        screenshot(blocked, f"widget-blocked-{scheme}.png")
+    finally:
+        context.close()
+    assert problems == {name: [] for name in problems}
+
+
+# ---------------------------------------------------------------- stopping an answer, a slow LLM
+
+
+class SlowLLM:
+    """A stand-in for an OpenAI-compatible LLM server: every chat completion streams PIECES, one
+    every DELAY_S seconds (slow enough to stop an answer while it is being written)."""
+
+    PIECES = ["萌蒂公司", "由北京", "制药厂", "等共同", "投资", "设立", "。"] * 5
+    DELAY_S = 0.3
+
+    def __init__(self) -> None:
+        llm = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.0"
+
+            def do_POST(self) -> None:  # noqa: N802
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.end_headers()
+                try:
+                    for piece in llm.PIECES:
+                        self.chunk({"role": "assistant", "content": piece}, None)
+                        time.sleep(llm.DELAY_S)
+                    self.chunk({}, "stop")
+                    self.wfile.write(b"data: [DONE]\n\n")
+                except (BrokenPipeError, ConnectionResetError):  # the answer was stopped
+                    pass
+
+            def chunk(self, delta: dict, finish: str | None) -> None:
+                body = {
+                    "id": "slow",
+                    "object": "chat.completion.chunk",
+                    "created": 0,
+                    "model": "slow",
+                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+                }
+                self.wfile.write(f"data: {json.dumps(body, ensure_ascii=False)}\n\n".encode())
+                self.wfile.flush()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/v1"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@dataclass
+class SlowSetup:
+    app: RunningApp
+    site: HostSite  # on this app's allow-list, embedding it
+
+
+@pytest.fixture(scope="module")
+def slow(use_m3_index, launch_app, tmp_path_factory):
+    llm, site = SlowLLM(), HostSite()
+    app = launch_app(
+        {
+            "QA_INDEX_DIR": str(use_m3_index),
+            "QA_EMBEDDER": "use-m3",
+            "QA_FEEDBACK_DB": str(tmp_path_factory.mktemp("slow") / "feedback.sqlite3"),
+            "QA_LLM_BASE_URL": llm.url,
+            "QA_LLM_MODEL": "slow",
+            "QA_ALLOWED_ORIGINS": site.origin,
+        }
+    )
+    site.page = (REPO / "examples" / "embed.html").read_text(encoding="utf-8").replace(EXAMPLE_APP_URL, app.url)
+    yield SlowSetup(app, site)
+    app.stop()
+    site.close()
+    llm.close()
+
+
+def test_chat_stop_button_stops_the_answer_and_keeps_the_question_and_the_typing(slow, context):
+    page, textbox = open_chat(context, slow.app.url)
+    stop = page.get_by_role("button", name="停止 · Stop", exact=True)
+    assert not stop.is_visible(), "no stop button while nothing is being answered"
+    textbox.fill(QUESTION)
+    textbox.press("Enter")
+    page.locator("#chat .qa-answer", has_text="萌蒂公司").wait_for(timeout=ANSWER_TIMEOUT_MS)  # streaming
+    textbox.type("下一个问题")
+    stop.click()
+    stopped = page.locator("#chat .qa-stopped")
+    stopped.wait_for(timeout=10_000)
+    assert stopped.inner_text() == "已停止回答。"
+    streamed = page.locator("#chat .qa-answer").last.inner_text()
+    assert streamed.startswith("萌蒂公司")
+    stop.wait_for(state="hidden", timeout=5_000)
+    page.wait_for_timeout(2 * SlowLLM.DELAY_S * 1000)  # a piece streamed after the stop would land here
+    assert page.locator("#chat .qa-answer").last.inner_text() == streamed, "the answer stopped"
+    assert page.locator("#chat .qa-stopped").count() == 1 and page.locator("#chat .qa-copy").count() == 0
+    assert textbox.input_value() == "下一个问题" and page.evaluate("document.activeElement.tagName") == "TEXTAREA"
+
+    # The stopped question is in the saved conversation, marked as stopped (an empty one is ~100 characters).
+    page.wait_for_function("(localStorage.getItem('govdoc-qa-conversation') || '').length > 250", timeout=10_000)
+    page.reload(wait_until="load")
+    textbox = wait_for_chat(page)
+    assert page.locator("#chat .qa-question").all_inner_texts() == [QUESTION]
+    assert page.locator("#chat .qa-stopped").inner_text() == "已停止回答。"
+
+    textbox.fill("What is the total area of Majuqiao Wetland Park?")  # asking again works at once
+    textbox.press("Enter")
+    page.locator("#chat .qa-answer").nth(1).wait_for(timeout=ANSWER_TIMEOUT_MS)
+    stop.click()
+    page.locator("#chat .qa-stopped").nth(1).wait_for(timeout=10_000)
+    assert page.locator("#chat .qa-stopped").nth(1).inner_text() == "Stopped."  # in the asker's language
+    assert page.locator("#chat .qa-question").count() == 2
+
+
+def test_widget_stop_button_keeps_the_question_and_the_typing(slow, context):
+    page = context.new_page()
+    page.goto(slow.app.url + "/widget", wait_until="load")
+    page.locator("#question").fill(QUESTION)
+    page.locator("#question").press("Enter")
+    page.locator(".bubble.assistant .answer", has_text="萌蒂公司").wait_for(timeout=ANSWER_TIMEOUT_MS)
+    page.locator("#question").type("下一个问题")
+    assert not page.locator("#send").is_visible()
+    page.get_by_role("button", name="停止 Stop", exact=True).click()
+    page.locator(".bubble.assistant .stopped").wait_for(timeout=5_000)
+    assert page.locator(".bubble.assistant .stopped").inner_text() == "已停止 · Stopped"
+    streamed = page.locator(".bubble.assistant .answer").last.inner_text()
+    assert streamed.startswith("萌蒂公司")
+    page.wait_for_timeout(2 * SlowLLM.DELAY_S * 1000)
+    assert page.locator(".bubble.assistant .answer").last.inner_text() == streamed, "the answer stopped"
+    assert page.locator("#question").input_value() == "下一个问题"
+    assert page.locator("#send").is_visible() and not page.locator("#stop").is_visible()
+    page.reload(wait_until="load")  # kept, marked as stopped
+    page.locator(".bubble.assistant .stopped").wait_for(timeout=5_000)
+    assert page.locator(".bubble.user").all_inner_texts() == [QUESTION]
+
+
+def test_escape_closes_the_widget_in_every_state(slow, context):
+    """Escape with the focus in the question box, on the stop button while an answer streams, on a
+    [n] link of a finished answer (all inside the widget's frame) and on the host page's ×."""
+    page = context.new_page()
+    widget, _ = open_embedded_widget(page, slow.site)
+    launcher = launcher_of(page)
+    sync_api.expect(widget.locator("#question")).to_be_focused(timeout=10_000)
+    page.keyboard.press("Escape")
+    wait_until_closed(page)
+
+    launcher.click()
+    widget.locator("#question").fill(QUESTION)
+    widget.locator("#question").press("Enter")
+    widget.locator(".bubble.assistant .answer", has_text="萌蒂公司").wait_for(timeout=ANSWER_TIMEOUT_MS)
+    widget.locator("#stop").focus()
+    page.keyboard.press("Escape")
+    wait_until_closed(page)
+    assert page.evaluate(f"document.getElementById('{EMBED_HOST_ID}').shadowRoot.activeElement.className") == "launcher"
+
+    launcher.click()  # closing did not stop the answer: it finishes meanwhile
+    widget.locator(".bubble.assistant:not(.pending) .feedback").wait_for(timeout=ANSWER_TIMEOUT_MS)
+    widget.locator("a.cite").first.focus()
+    page.keyboard.press("Escape")
+    wait_until_closed(page)
+
+    launcher.click()
+    page.locator(f"#{EMBED_HOST_ID} button.close").focus()
+    page.keyboard.press("Escape")
+    wait_until_closed(page)
+
+
+# ---------------------------------------------------------------- the chat's time budget (issue 13)
+
+
+def test_chat_page_ends_an_answer_past_its_time_budget_with_one_line(use_m3_index, launch_app, tmp_path, context):
+    """QA_ANSWER_TIMEOUT=0.001: no answer can be ready in time, so every question ends with the
+    budget's message, in the asker's language, instead of a chat that waits for ever."""
+    app = launch_app(
+        {
+            "QA_INDEX_DIR": str(use_m3_index),
+            "QA_EMBEDDER": "use-m3",
+            "QA_FEEDBACK_DB": str(tmp_path / "feedback.sqlite3"),
+            "QA_ANSWER_TIMEOUT": "0.001",
+        }
+    )
+    try:
+        page, textbox = open_chat(context, app.url)
+        for question, line in (
+            (QUESTION, "0.001 秒内未能给出回答，请稍后再试。"),
+            ("What is the total area of Majuqiao Wetland Park?", "No answer within 0.001 s; please try again later."),
+        ):
+            errors = page.locator("#chat .qa-error").count()
+            textbox.fill(question)
+            textbox.press("Enter")
+            page.locator("#chat .qa-error").nth(errors).wait_for(timeout=15_000)
+            assert page.locator("#chat .qa-error").last.inner_text() == line
+            assert page.locator("#chat .qa-working").count() == 0
+            page.get_by_role("button", name="停止 · Stop", exact=True).wait_for(state="hidden", timeout=5_000)
+        screenshot(page, "chat-page-timeout.png")
+    finally:
         app.stop()

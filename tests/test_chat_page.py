@@ -1,20 +1,26 @@
 """The chat page's Python side, without a model or a browser: the conversation kept in the browser
 (server.chat_history), one answer at a time per visitor (app.OneAnswerAtATime), the shared link
-(`?q=`) and how the page is wired (app.build_chat_ui). tests/test_browser.py checks the page itself."""
+(`?q=`), how the page is wired (app.build_chat_ui), its time budget per answer and its stop step,
+and which host sites may frame the widget (server.security.may_frame_widget).
+tests/test_browser.py checks the page itself."""
 
 from __future__ import annotations
 
+import threading
+import time
 from html.parser import HTMLParser
 from types import SimpleNamespace
 from urllib.parse import parse_qs
 
 import pytest
 
-from app import QUESTION_LABEL, OneAnswerAtATime, asked_in_url, build_chat_ui
+from answering.deadline import AnswerTimeout, Deadline
+from app import QUESTION_LABEL, STOP_LABEL, OneAnswerAtATime, asked_in_url, build_chat_ui, pieces_within
 from qa_types import Answer
 from server import chat_history
 from server.api_models import MAX_QUESTION_CHARS
-from server.render import answer_html, question_html, share_url
+from server.render import answer_html, pending_html, question_html, share_url, stopped_html, timeout_html
+from server.security import may_frame_widget
 
 RECORD = {"question": "问题一", "answer": "回答一 [1]", "citations": [{"n": 1, "quote": "原文。"}]}
 
@@ -179,3 +185,167 @@ def test_the_page_asks_in_two_steps_and_keeps_the_conversation_in_the_browser():
     assert ui.fns[steps["accept"]["id"]].concurrency_limit is None and steps["accept"]["trigger_mode"] == "multiple"
     assert steps["answer"]["trigger_after"] == steps["accept"]["id"]
     assert ui.fns[steps["answer"]["id"]].concurrency_limit == "default"  # answers share the answering lanes
+    assert ui.fns[steps["stop"]["id"]].fn.__name__ == "stop"
+    stop_button = next(c for c in config["components"] if c.get("props", {}).get("elem_id") == "stop-answer")
+    assert stop_button["props"]["value"] == STOP_LABEL
+    # Stopping cancels the answer step, whether a question was typed or came from a shared link
+    # (Gradio adds the cancelling as a second listener on the same click).
+    on_stop_click = [d for d in config["dependencies"] if d["targets"] == steps["stop"]["targets"]]
+    answer_steps = {d["id"] for d in config["dependencies"] if d["api_name"].startswith("answer")}
+    assert {i for d in on_stop_click for i in d.get("cancels", [])} == answer_steps and len(answer_steps) == 2
+
+
+def test_a_stopped_answer_does_not_free_the_next_question_it_did_not_ask():
+    gate = OneAnswerAtATime()
+    gate.start("visitor", "第一个问题")
+    gate.finish("visitor")  # the stop button: the visitor may ask again at once
+    assert gate.start("visitor", "第二个问题")
+    gate.finish("visitor", "第一个问题")  # the first answer's step ends late: it must not end the second
+    assert not gate.start("visitor", "第三个问题")
+    assert gate.take("visitor") == "第二个问题"
+    gate.finish("visitor", "第二个问题")
+    assert gate.start("visitor", "第三个问题")
+
+
+# ---------------------------------------------------------------- the time budget (issue 13)
+
+
+class StuckQA:
+    """Streams one piece, then hangs inside a stage (as a stuck model or LLM would) until released."""
+
+    index_info = {"embedder": "stub", "documents": 0, "chunks": 0}
+    llm = None
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.deadlines: list = []
+
+    def ask_stream(self, question, history=None, deadline=None):
+        self.deadlines.append(deadline)
+        yield "部分回答"
+        self.release.wait(30)
+        yield Answer(question=question, answer="太晚了。", abstained=True, lang="zh-Hans")
+
+
+def chat_step(ui, api_name: str):
+    steps = {d["api_name"]: d for d in ui.get_config_file()["dependencies"]}
+    return ui.fns[steps[api_name]["id"]].fn
+
+
+def ask_on_the_page(ui, question: str, session: str = "visitor") -> list[str]:
+    """The page's two steps for one question; the last bubble after each yield of the answer step."""
+    request = SimpleNamespace(session_hash=session, query_params={})
+    _, messages = chat_step(ui, "accept")(question, [], request)
+    return [shown[-1]["content"] for shown, *_ in chat_step(ui, "answer")(messages, {}, request)]
+
+
+@pytest.mark.parametrize(
+    "question, lang, line",
+    [
+        ("萌蒂公司在哪里？", "zh-Hans", "0.5 秒内未能给出回答，请稍后再试。"),
+        ("萌蒂公司在哪裡？", "zh-Hant", "0.5 秒內未能給出回答，請稍後再試。"),
+        ("Where is the company?", "en", "No answer within 0.5 s; please try again later."),
+    ],
+)
+def test_an_answer_past_its_time_budget_ends_with_one_line_in_the_askers_language(question, lang, line):
+    qa = StuckQA()
+    ui = build_chat_ui(qa, feedback=None, documents=SimpleNamespace(dates={}), answer_budget=lambda llm: 0.5)
+    started = time.monotonic()
+    shown = ask_on_the_page(ui, question)
+    elapsed = time.monotonic() - started
+    qa.release.set()
+    assert elapsed < 2, f"the chat waited {elapsed:.1f} s for a stage that never ended"
+    assert shown[-1] == timeout_html(0.5, lang) == f'<p class="qa-error" lang="{lang}">{line}</p>'
+    assert shown[-2] == pending_html("部分回答", lang)  # what had streamed in showed meanwhile
+    assert qa.deadlines[0].seconds == 0.5  # the pipeline checks the same deadline between its stages
+
+
+def test_the_budget_with_an_llm_is_the_apis():
+    qa = StuckQA()
+    qa.llm = object()
+    asked = []
+
+    def budget(with_llm: bool) -> float:
+        asked.append(with_llm)
+        return 0.3
+
+    ui = build_chat_ui(qa, feedback=None, documents=SimpleNamespace(dates={}), answer_budget=budget)
+    shown = ask_on_the_page(ui, "萌蒂公司在哪里？")
+    qa.release.set()
+    assert asked == [True] and "0.3 秒内未能给出回答" in shown[-1]
+
+
+def test_pieces_within_passes_items_and_errors_through():
+    assert list(pieces_within(iter(["一", "二"]), Deadline.after(5))) == ["一", "二"]
+
+    def failing():
+        yield "一"
+        raise RuntimeError("broken")
+
+    with pytest.raises(RuntimeError, match="broken"):
+        list(pieces_within(failing(), Deadline.after(5)))
+
+    def slow():
+        time.sleep(5)
+        yield "晚"
+
+    started = time.monotonic()
+    with pytest.raises(AnswerTimeout):
+        list(pieces_within(slow(), Deadline.after(0.2)))
+    assert time.monotonic() - started < 1
+
+
+# ---------------------------------------------------------------- stopping an answer
+
+
+def test_stop_marks_the_answer_stopped_keeps_what_streamed_and_saves_it():
+    ui = build_chat_ui(qa=None, feedback=None, documents=SimpleNamespace(dates={}))
+    stop = chat_step(ui, "stop")
+    request = SimpleNamespace(session_hash="visitor")
+    finished = [
+        {"role": "user", "content": question_html("问题一", "zh-Hans")},
+        {"role": "assistant", "content": answer_html(Answer("问题一", "回答一。", False, "zh-Hans"))},
+    ]
+    streaming = [
+        *finished,
+        {"role": "user", "content": [{"type": "text", "text": question_html("Where is it?", "en")}]},
+        {"role": "assistant", "content": [{"type": "text", "text": pending_html("It is in", "en")}]},
+    ]
+    messages, saved = stop(streaming, {1: RECORD}, request)
+    assert messages[-1]["content"] == stopped_html(pending_html("It is in", "en"), "en")
+    assert 'It is in</p><p class="qa-stopped" lang="en">Stopped.</p>' in messages[-1]["content"]
+    assert [m["content"] for m in saved["messages"]][2:] == [
+        question_html("Where is it?", "en"),
+        messages[-1]["content"],
+    ]
+    assert saved["turns"] == {"1": RECORD}  # the stopped answer takes no rating
+
+    searching = [
+        *finished,
+        {"role": "user", "content": question_html("问题二")},
+        {"role": "assistant", "content": pending_html("")},
+    ]
+    messages, _ = stop(searching, {}, request)
+    assert messages[-1]["content"] == '<p class="qa-stopped" lang="zh-Hans">已停止回答。</p>'
+
+    skipped = stop(finished, {}, request)  # the answer came before the stop did: left as it is
+    assert skipped == ({"__type__": "update"}, {"__type__": "update"})  # gr.skip(): nothing changes
+
+
+# ---------------------------------------------------------------- who may frame the widget
+
+
+@pytest.mark.parametrize(
+    "origin, host, allowed",
+    [
+        ("", "qa.example.gov.cn", True),  # no Origin: the widget's own site, or not a browser
+        ("https://www.example.gov.cn", "qa.example.gov.cn", True),
+        ("https://www.example.gov.cn/", "qa.example.gov.cn", True),
+        ("https://qa.example.gov.cn", "qa.example.gov.cn", True),  # the widget's own site
+        ("https://elsewhere.example.com", "qa.example.gov.cn", False),
+        ("http://www.example.gov.cn", "qa.example.gov.cn", False),  # another scheme is another origin
+        ("null", "qa.example.gov.cn", False),
+    ],
+)
+def test_which_sites_may_frame_the_widget(origin, host, allowed):
+    assert may_frame_widget(origin, host, ("https://www.example.gov.cn",)) is allowed

@@ -17,6 +17,11 @@
 // - While the server is still loading its index and model (/healthz 503 "starting"), a banner
 //   under the header says so and goes once it is ready; if the load failed (/healthz 500), the
 //   banner shows the server's message. The page itself is served from the first second.
+// - The stop button (停止 · Stop, app.py) shows only while the last answer is still being
+//   produced (the <html> element carries `qa-answering` meanwhile); once it is clicked, the focus
+//   goes back to the question box, where whatever was typed is still there.
+// - On a phone the chat box takes the height the screen has left under the header, with the
+//   question box right below it (Gradio's fixed 400 px left half the screen empty).
 (function () {
   "use strict";
 
@@ -185,10 +190,48 @@
   }
   watchHealth();
 
+  // Whether the last reply is still being produced: a "searching…", "starting…" or "busy" bubble,
+  // or an answer streaming in that has no actions (copy) yet, no error and no stopped mark.
+  function markAnswering() {
+    var bots = document.querySelectorAll('#chat [data-testid="bot"]');
+    var last = bots.length ? bots[bots.length - 1] : null;
+    var answering = !!last && !!last.querySelector(".qa-working, .qa-answer") &&
+      !last.querySelector(".qa-actions, .qa-error, .qa-stopped");
+    document.documentElement.classList.toggle("qa-answering", answering);
+  }
+
+  document.addEventListener("click", function (event) {
+    if (!(event.target instanceof Element) || !event.target.closest("#stop-answer")) return;
+    setTimeout(function () {
+      var box = document.querySelector("#question textarea");
+      if (box) box.focus();
+    }, 0);
+  });
+
+  var PHONE_MAX_WIDTH = 640;
+  function fitChatToPhone() {
+    var chat = document.getElementById("chat");
+    var question = document.getElementById("question");
+    if (!chat || !question) return;
+    var root = document.documentElement;
+    if (innerWidth > PHONE_MAX_WIDTH) {
+      root.style.removeProperty("--qa-phone-chat-height");
+      return;
+    }
+    var chatBox = chat.getBoundingClientRect();
+    var below = question.getBoundingClientRect().bottom - chatBox.bottom; // the gap and the question box
+    var height = Math.floor(innerHeight - (chatBox.top + scrollY) - below - 12);
+    var wanted = Math.max(300, height) + "px";
+    if (root.style.getPropertyValue("--qa-phone-chat-height") !== wanted) root.style.setProperty("--qa-phone-chat-height", wanted);
+  }
+  addEventListener("resize", fitChatToPhone);
+
   function tidy() {
     plainLabels();
     bilingualButtons();
     nameQuestionBox();
+    markAnswering();
+    fitChatToPhone();
     showNewQuestion();
   }
 

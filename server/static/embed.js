@@ -3,6 +3,11 @@
 // The widget's address comes from this script's own address, so HOST (and any sub-path) is
 // written once. Button and panel live in a shadow root, so the host page's CSS cannot restyle
 // them, and they touch nothing of the page but one element with a unique id.
+// Before the widget is first loaded, this script asks the server whether this site may frame it
+// (widget/allowed): a site not on the allow-list (QA_ALLOWED_ORIGINS) gets a message in the panel
+// saying so, instead of the browser's broken-frame page, which would also keep Escape from closing
+// the panel. Escape and × close the panel in every state; inside the widget's frame, Escape is
+// passed on by the widget (postMessage). The panel follows the system's dark mode.
 (function () {
   "use strict";
 
@@ -21,6 +26,17 @@
   var side = script.getAttribute("data-position") === "left" ? "left" : "right";
   var widgetUrl = new URL("widget", script.src);
   widgetUrl.searchParams.set("title", title);
+  var checkUrl = new URL("widget/allowed", script.src);
+  var chatUrl = new URL("./", script.src); // the chat page, which any site may link to
+  var MESSAGES = {
+    checking: "正在连接… Connecting…",
+    unreachable: "暂时无法连接问答服务，请稍后再试。The Q&A service cannot be reached; please try again later.",
+    blocked: function (origin) {
+      return "本网站（" + origin + "）未获准嵌入问答助手：请服务器管理员将它加入 QA_ALLOWED_ORIGINS。" +
+        "This site (" + origin + ") may not embed the assistant: its administrator must add it to QA_ALLOWED_ORIGINS.";
+    },
+    openChat: "在新标签页打开问答 · Open the Q&A in a new tab"
+  };
 
   function css() {
     return [
@@ -32,13 +48,23 @@
       ".launcher:focus-visible, .close:focus-visible { outline: 3px solid #f59e0b; outline-offset: 2px; }",
       ".panel { position: fixed; bottom: 76px; " + side + ": 20px; z-index: 2147483000; box-sizing: border-box;",
       "  width: min(380px, calc(100vw - 24px)); height: min(600px, calc(100vh - 96px));",
-      "  background: #fff; border: 1px solid #d0d7de; border-radius: 12px; overflow: hidden;",
+      "  background: #fff; color: #1f2328; border: 1px solid #d0d7de; border-radius: 12px; overflow: hidden;",
       "  box-shadow: 0 8px 30px rgba(0,0,0,.3); }",
-      ".panel[hidden] { display: none; }",
+      ".panel[hidden], .panel iframe[hidden], .message[hidden] { display: none; }",
       ".panel iframe { display: block; width: 100%; height: 100%; border: 0; }",
+      /* Opaque, so it reads the same over the widget's blue header and over a message: 10:1. */
       ".close { position: absolute; top: 8px; right: 8px; width: 28px; height: 28px; padding: 0;",
-      "  font: 18px/28px " + FONT + "; color: #fff; background: rgba(0,0,0,.2); border: 0;",
-      "  border-radius: 14px; cursor: pointer; }"
+      "  font: 18px/28px " + FONT + "; color: #fff; background: #1e3a8a; border: 0;",
+      "  border-radius: 14px; cursor: pointer; }",
+      ".message { box-sizing: border-box; height: 100%; margin: 0; padding: 48px 20px 20px;",
+      "  font: 15px/1.7 " + FONT + "; overflow-wrap: anywhere; }",
+      ".message p { margin: 0 0 12px; }",
+      ".message a { color: #1d4ed8; text-decoration: underline; }",
+      ".message a:focus-visible { outline: 3px solid #f59e0b; outline-offset: 2px; }",
+      "@media (prefers-color-scheme: dark) {",
+      "  .panel { background: #0d1117; color: #e6edf3; border-color: #30363d; }",  /* 16:1 */
+      "  .message a { color: #93c5fd; }",  /* 10:1 on #0d1117 */
+      "}"
     ].join("\n");
   }
 
@@ -87,12 +113,19 @@
     panel.setAttribute("aria-label", title);
     var iframe = document.createElement("iframe");
     iframe.title = title;
+    iframe.hidden = true;
+    iframe.allow = "clipboard-write"; // the widget's copy buttons
+    var message = document.createElement("div");
+    message.className = "message";
+    message.tabIndex = -1; // focused when shown, so that a screen reader reads it and Escape works
+    message.hidden = true;
     var close = document.createElement("button");
     close.type = "button";
     close.className = "close";
     close.textContent = "×";
     close.setAttribute("aria-label", "关闭 Close");
     panel.appendChild(iframe);
+    panel.appendChild(message);
     panel.appendChild(close);
 
     var launcher = document.createElement("button");
@@ -104,17 +137,71 @@
     launcher.setAttribute("aria-controls", "panel");
     launcher.setAttribute("aria-label", title);
 
+    // "unchecked" until the server has said whether this site may frame the widget, then
+    // "checking", "allowed" (the frame is loaded, on first open only) or "blocked".
+    var state = "unchecked";
+
     // Focus moves into the frame; the widget then puts it in its question box (on load, or on
-    // the frame window's focus event when it is opened again).
+    // the frame window's focus event when it is opened again). A message takes the focus itself.
     function focusWidget() {
-      iframe.focus();
+      if (state === "allowed") iframe.focus();
+      else if (!message.hidden) message.focus();
+    }
+
+    function say(text, withLink) {
+      message.textContent = "";
+      var line = document.createElement("p");
+      line.setAttribute("role", "alert");
+      line.textContent = text;
+      message.appendChild(line);
+      if (withLink) {
+        var link = document.createElement("a");
+        link.href = chatUrl.href;
+        link.target = "_blank";
+        link.rel = "noopener";
+        link.textContent = MESSAGES.openChat;
+        var p = document.createElement("p");
+        p.appendChild(link);
+        message.appendChild(p);
+      }
+      message.hidden = false;
+      iframe.hidden = true;
+      if (!panel.hidden) message.focus();
+    }
+
+    function loadWidget() {
+      state = "allowed";
+      message.hidden = true;
+      iframe.hidden = false;
+      iframe.src = widgetUrl.href;
+      if (!panel.hidden) focusWidget();
+    }
+
+    // No cookies and no custom headers: a simple cross-origin GET, which the server answers for any origin.
+    function checkThenLoad() {
+      state = "checking";
+      say(MESSAGES.checking, false);
+      fetch(checkUrl.href, { credentials: "omit", cache: "no-store" }).then(function (response) {
+        if (!response.ok) return loadWidget(); // a server without this check: try the frame itself
+        return response.json().then(function (answer) {
+          if (answer.allowed) {
+            loadWidget();
+          } else {
+            state = "blocked";
+            say(MESSAGES.blocked(answer.origin || location.origin), true);
+          }
+        });
+      }).catch(function () {
+        state = "unchecked"; // asked again on the next open
+        say(MESSAGES.unreachable, false);
+      });
     }
 
     function open() {
-      if (!iframe.src) iframe.src = widgetUrl.href; // loaded on first open only
       panel.hidden = false;
       launcher.setAttribute("aria-expanded", "true");
-      focusWidget();
+      if (state === "unchecked") checkThenLoad();
+      else focusWidget();
     }
 
     function shut() {

@@ -5,6 +5,11 @@
 // A refusal before the stream starts (503 with Retry-After: the server is busy, or still starting)
 // is said in the answer's bubble ("busy, trying again"), and the question is asked once more after
 // the seconds the server asked for.
+// While an answer is produced, a stop button aborts its request; the question stays in the
+// conversation marked as stopped. Each answer has a copy button (plain text, the chat page's
+// format: the answer with its [n] markers, then the numbered sources). The conversation is kept in
+// localStorage (per browser and host site) and comes back on reload; the clear button (清空) empties
+// it there too. Escape, pressed anywhere in the widget, asks the host page to close the panel.
 (function () {
   "use strict";
 
@@ -13,19 +18,30 @@
   var DOC_URL = "doc/"; // the source viewer: doc/{id}#s={start}-{end} marks the cited sentence
   var MAX_HISTORY = 20; // the API's limit on earlier messages
   var MAX_TURN_CHARS = 4000; // the API's limit on one earlier message
+  var STORAGE_KEY = "govdoc-qa-widget";
+  var STORAGE_VERSION = 1;
+  var MAX_SAVED_TURNS = 20;
+  // colon: what follows the heading of the copied sources (server/render.py answer_plain_text).
   var LABELS = {
-    "zh-Hans": { sources: "来源", related: "相关段落（未找到答案）", rewritten: "理解为：", thanks: "谢谢反馈" },
-    "zh-Hant": { sources: "來源", related: "相關段落（未找到答案）", rewritten: "理解為：", thanks: "謝謝反饋" },
-    en: { sources: "Sources", related: "Related passages (no answer found)", rewritten: "Understood as: ", thanks: "Thank you" }
+    "zh-Hans": { sources: "来源", related: "相关段落（未找到答案）", rewritten: "理解为：", thanks: "谢谢反馈",
+                 colon: "：", copy: "复制", copied: "已复制", copyFailed: "复制失败" },
+    "zh-Hant": { sources: "來源", related: "相關段落（未找到答案）", rewritten: "理解為：", thanks: "謝謝反饋",
+                 colon: "：", copy: "複製", copied: "已複製", copyFailed: "複製失敗" },
+    en: { sources: "Sources", related: "Related passages (no answer found)", rewritten: "Understood as: ", thanks: "Thank you",
+          colon: ":", copy: "Copy", copied: "Copied", copyFailed: "Copy failed" }
   };
+  var STOPPED = "已停止 · Stopped";
   var FAILED = "出错了，请稍后再试。Something went wrong; please try again.";
   var BUSY = "正在排队，稍后重试… Busy, trying again…";
   var STARTING = "正在启动，稍后重试… Starting, trying again…";
   var MAX_RETRY_WAIT_S = 30; // a longer Retry-After is not waited for: the refusal is shown instead
 
   var history = [];
+  var turns = []; // what is saved: {question, answer (the API's JSON) or null, stopped, partial}
   var busy = false;
-  var form, input, sendButton, messages;
+  var HINT = "";
+  var controller = null; // aborts the answer in progress (the stop button)
+  var form, input, sendButton, stopButton, messages;
 
   function el(tag, className, text) {
     var node = document.createElement(tag);
@@ -61,11 +77,12 @@
     return { events: events, rest: rest };
   }
 
-  async function streamAnswer(question, onDelta) {
+  async function streamAnswer(question, onDelta, signal) {
     var response = await fetch(ASK_URL, {
       method: "POST",
       headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
-      body: JSON.stringify({ question: question, history: history })
+      body: JSON.stringify({ question: question, history: history }),
+      signal: signal
     });
     if (!response.ok) {
       var body = await response.json().catch(function () { return {}; });
@@ -186,15 +203,88 @@
     return svg;
   }
 
-  // Long passages scroll inside their box: bring the highlighted sentence into view, and let the
-  // keyboard reach (and so scroll) a box that scrolls.
+  // A passage box starts at the top of the passage, its first line whole. When the highlighted
+  // sentence ends below what the box shows, the box grows to show it (up to MAX_PASSAGE_PX);
+  // past that, the box scrolls by whole lines to the sentence's first line. A box that still
+  // scrolls can be reached (and so scrolled) by the keyboard.
+  var MAX_PASSAGE_PX = 320;
   function showMarks(bubble) {
-    bubble.querySelectorAll(".passage mark").forEach(function (mark) {
-      mark.parentNode.scrollTop = Math.max(0, mark.offsetTop - 6);
-    });
     bubble.querySelectorAll(".passage").forEach(function (passage) {
+      passage.scrollTop = 0;
+      var mark = passage.querySelector("mark");
+      if (mark) {
+        var bottom = mark.offsetTop + mark.offsetHeight + 8;
+        if (bottom > passage.clientHeight) passage.style.maxHeight = Math.min(bottom, MAX_PASSAGE_PX) + "px";
+        if (bottom > passage.clientHeight) {
+          var line = parseFloat(getComputedStyle(passage).lineHeight) || 20;
+          var pad = parseFloat(getComputedStyle(passage).paddingTop) || 0;
+          passage.scrollTop = pad + Math.floor((mark.offsetTop - pad) / line) * line;
+        }
+      }
       if (passage.scrollHeight > passage.clientHeight) passage.tabIndex = 0;
     });
+  }
+
+  // --- copy ---------------------------------------------------------------------------------
+
+  function withDate(title, date) {
+    return date ? title + " · " + date : title;
+  }
+
+  // The same text as the chat page's copy button (server/render.py answer_plain_text).
+  function plainText(answer) {
+    var labels = LABELS[answer.lang] || LABELS["zh-Hans"];
+    var parts = answer.notice ? [answer.notice] : [];
+    parts.push(answer.answer);
+    var lines;
+    if (answer.citations.length) {
+      lines = [labels.sources + labels.colon];
+      answer.citations.forEach(function (c) {
+        lines.push("[" + c.n + "] " + withDate(c.title, c.date), "    " + c.quote);
+      });
+      parts.push(lines.join("\n"));
+    } else if (answer.related.length) {
+      lines = [labels.related + labels.colon];
+      answer.related.forEach(function (p, i) { lines.push((i + 1) + ". " + withDate(p.title, p.date)); });
+      parts.push(lines.join("\n"));
+    }
+    return parts.join("\n\n");
+  }
+
+  function copyText(text) {
+    if (navigator.clipboard && window.isSecureContext) {
+      return navigator.clipboard.writeText(text).catch(function () { return copyByCommand(text); });
+    }
+    return copyByCommand(text);
+  }
+
+  // Plain http on a host other than localhost (or a frame not allowed the clipboard) has no
+  // clipboard API: the older way still works.
+  function copyByCommand(text) {
+    return new Promise(function (resolve, reject) {
+      var area = el("textarea");
+      area.value = text;
+      area.setAttribute("readonly", "");
+      area.style.position = "fixed";
+      area.style.opacity = "0";
+      document.body.appendChild(area);
+      area.select();
+      var copied = document.execCommand("copy");
+      area.remove();
+      if (copied) resolve();
+      else reject(new Error("copy refused"));
+    });
+  }
+
+  function copyButton(answer, labels, status) {
+    var button = el("button", "copy-button", labels.copy);
+    button.type = "button";
+    button.lang = answer.lang || "zh-Hans";
+    button.addEventListener("click", function () {
+      copyText(plainText(answer)).then(function () { status.textContent = labels.copied; },
+                                       function () { status.textContent = labels.copyFailed; });
+    });
+    return button;
   }
 
   function feedbackBar(question, answer, labels) {
@@ -221,6 +311,7 @@
       });
       bar.appendChild(button);
     });
+    bar.appendChild(copyButton(answer, labels, status));
     bar.appendChild(status);
     return bar;
   }
@@ -260,18 +351,85 @@
     history = history.slice(-MAX_HISTORY);
   }
 
-  // --- asking -------------------------------------------------------------------------------
+  // --- the saved conversation ---------------------------------------------------------------
 
-  async function ask(question) {
-    busy = true;
-    sendButton.disabled = true;
+  function save() {
+    try {
+      turns = turns.slice(-MAX_SAVED_TURNS);
+      localStorage.setItem(STORAGE_KEY, JSON.stringify({ version: STORAGE_VERSION, turns: turns }));
+    } catch (error) { /* storage full or turned off: the conversation just is not kept */ }
+  }
+
+  function forget() {
+    try { localStorage.removeItem(STORAGE_KEY); } catch (error) { /* nothing was kept */ }
+  }
+
+  function stoppedBubble(bubble, partial) {
+    bubble.textContent = "";
+    bubble.classList.remove("pending");
+    if (partial) bubble.appendChild(el("p", "answer", partial));
+    bubble.appendChild(el("p", "stopped", STOPPED));
+  }
+
+  function addQuestion(question) {
     var hint = messages.querySelector(".hint");
     if (hint) hint.remove();
     messages.appendChild(el("div", "bubble user", question));
     var bubble = el("div", "bubble assistant pending");
+    messages.appendChild(bubble);
+    return bubble;
+  }
+
+  // What a reload brings back; anything not of the saved shape is dropped (it is re-rendered
+  // with textContent like any answer, so nothing in it is ever parsed as HTML).
+  function restore() {
+    var saved;
+    try { saved = JSON.parse(localStorage.getItem(STORAGE_KEY) || "null"); } catch (error) { saved = null; }
+    if (!saved || saved.version !== STORAGE_VERSION || !Array.isArray(saved.turns)) return;
+    saved.turns.forEach(function (turn) {
+      if (!turn || typeof turn.question !== "string") return;
+      var answer = turn.answer;
+      var usable = answer && typeof answer.answer === "string" && Array.isArray(answer.citations) &&
+        Array.isArray(answer.related);
+      if (!usable && !turn.stopped) return;
+      var bubble = addQuestion(turn.question);
+      if (usable) {
+        renderAnswer(bubble, turn.question, answer);
+        remember(turn.question, answer);
+      } else {
+        stoppedBubble(bubble, typeof turn.partial === "string" ? turn.partial : "");
+      }
+      turns.push(turn);
+    });
+    messages.querySelectorAll(".bubble.assistant").forEach(showMarks);
+    scrollToEnd();
+  }
+
+  function clearConversation() {
+    if (controller) controller.abort();
+    history = [];
+    turns = [];
+    forget();
+    messages.textContent = "";
+    messages.appendChild(el("p", "hint", HINT));
+    input.focus();
+  }
+
+  // --- asking -------------------------------------------------------------------------------
+
+  function setBusy(value) {
+    busy = value;
+    sendButton.hidden = value;
+    stopButton.hidden = !value;
+  }
+
+  async function ask(question) {
+    setBusy(true);
+    controller = new AbortController();
+    var signal = controller.signal;
+    var bubble = addQuestion(question);
     var streamed = el("p", "answer", "…");
     bubble.appendChild(streamed);
-    messages.appendChild(bubble);
     scrollToEnd();
     var text = "";
     function onDelta(piece) {
@@ -282,28 +440,45 @@
     try {
       var answer;
       try {
-        answer = await streamAnswer(question, onDelta);
+        answer = await streamAnswer(question, onDelta, signal);
       } catch (error) {
         if (!error.retryAfter) throw error;
         // Refused before anything was answered: say so, wait as asked, then ask once more.
         streamed.textContent = error.starting ? STARTING : BUSY;
-        await new Promise(function (resolve) { setTimeout(resolve, error.retryAfter * 1000); });
+        await new Promise(function (resolve, reject) {
+          var timer = setTimeout(resolve, error.retryAfter * 1000);
+          signal.addEventListener("abort", function () { clearTimeout(timer); reject(signal.reason); });
+        });
         streamed.textContent = "…";
-        answer = await streamAnswer(question, onDelta);
+        answer = await streamAnswer(question, onDelta, signal);
       }
       renderAnswer(bubble, question, answer);
       showMarks(bubble);
       remember(question, answer);
+      turns.push({ question: question, answer: answer, stopped: false, partial: "" });
+      save();
     } catch (error) {
-      bubble.textContent = "";
-      bubble.classList.remove("pending");
-      bubble.appendChild(el("p", "error", error.message || FAILED));
+      if (signal.aborted) {
+        if (bubble.isConnected) { // stopped, not cleared: the question stays, marked as stopped
+          stoppedBubble(bubble, text);
+          turns.push({ question: question, answer: null, stopped: true, partial: text });
+          save();
+        }
+      } else {
+        bubble.textContent = "";
+        bubble.classList.remove("pending");
+        bubble.appendChild(el("p", "error", error.message || FAILED));
+      }
     } finally {
-      busy = false;
-      sendButton.disabled = false;
+      controller = null;
+      setBusy(false);
       scrollToEnd();
       input.focus();
     }
+  }
+
+  function stop() {
+    if (controller) controller.abort();
   }
 
   function submit(event) {
@@ -318,19 +493,24 @@
     form = document.getElementById("ask-form");
     input = document.getElementById("question");
     sendButton = document.getElementById("send");
+    stopButton = document.getElementById("stop");
     messages = document.getElementById("messages");
+    HINT = messages.querySelector(".hint").textContent;
     var title = new URLSearchParams(location.search).get("title");
     if (title) {
       document.getElementById("widget-title").textContent = title;
       document.title = title;
     }
     form.addEventListener("submit", submit);
+    stopButton.addEventListener("click", stop);
+    document.getElementById("clear").addEventListener("click", clearConversation);
+    restore();
     input.addEventListener("keydown", function (event) {
       if (event.key === "Enter" && !event.shiftKey && !event.isComposing) submit(event);
     });
     // Embedded: Escape asks the host page to close the panel (keys typed here never reach it).
     document.addEventListener("keydown", function (event) {
-      if (event.key === "Escape" && window.parent !== window) {
+      if (event.key === "Escape" && !event.isComposing && window.parent !== window) {
         window.parent.postMessage({ type: "govdoc-qa:close" }, "*");
       }
     });
