@@ -85,6 +85,7 @@ class HybridSearcher:
         self._idf_cache: dict[str, float] = {}
         self._df_cache: dict[str, int] = {}
         self._sentence_forms: dict[int, tuple[str, set[str]]] = {}
+        self._heading_forms: dict[int, tuple[str, set[str]]] = {}
 
     @property
     def corpus_bigrams(self) -> set[str]:
@@ -112,6 +113,14 @@ class HybridSearcher:
             form = search_form(self.documents_text[self.chunks[chunk_index].doc][start:end])
             self._sentence_forms[row] = (form, set(tokenize(form)))
         return self._sentence_forms[row]
+
+    def _heading_form(self, i: int) -> tuple[str, set[str]]:
+        """Search form and token set of chunk i's nearest heading, computed on first use and kept
+        (every question reranks the passages it retrieves: this was the costliest step left)."""
+        if i not in self._heading_forms:
+            form = search_form(section_leaf(self.chunks[i].section))
+            self._heading_forms[i] = (form, set(tokenize(form)))
+        return self._heading_forms[i]
 
     def sentence_before(
         self, candidate: Candidate, sentence: ScoredSentence
@@ -181,8 +190,7 @@ class HybridSearcher:
         cosines = (self.sentence_vectors[rows].astype(np.float32) @ query_vector) if rows else np.zeros(0)
         sentences = []
         previous_form, previous_tokens = "", set()
-        heading_form = search_form(section_leaf(chunk.section))
-        heading_tokens = set(tokenize(heading_form))
+        heading_form, heading_tokens = self._heading_form(i)
         for row, cos in zip(rows, cosines):
             form, tokens = self._sentence_form(row)
             _, start, end = (int(x) for x in self.sentence_spans[row])
