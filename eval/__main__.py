@@ -80,6 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="also fit the answerability model on answerable tune questions with their evidence taken out "
         "(eval/train.py; off: it did not pay off on the test splits)",
     )
+    train.add_argument(
+        "--cross-fit-threshold",
+        action="store_true",
+        help="choose the abstention threshold on supports from models fitted without each question's fold "
+        "(eval/train.py; off: it did not pay off on the test splits)",
+    )
     return parser
 
 
@@ -92,6 +98,7 @@ def command_train(args) -> int:
         log=lambda m: print(m, file=sys.stderr),
         make_near_misses=args.near_misses,
         take_out_evidence=args.take_out_evidence,
+        cross_fit_threshold=args.cross_fit_threshold,
     )
     print(json.dumps(result, ensure_ascii=False, indent=2))
     return 0

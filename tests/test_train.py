@@ -9,7 +9,7 @@ from answering.scorer import (
     question_features,
     with_pool_features,
 )
-from eval.train import fit_models, without_evidence
+from eval.train import CROSS_FIT_FOLDS, fit_models, fold_of, without_evidence
 
 COSINE = FEATURE_NAMES.index("cosine_zh")
 
@@ -48,3 +48,13 @@ def test_fit_models_learns_which_sentence_answers_and_which_questions_are_answer
     clear = question_features(pool(0.8, 0.2)[0], 0.9, 0.1)
     vague = question_features(pool(0.2, 0.2)[0], 0.3, 0.3)
     assert answerable.probabilities([clear])[0] > answerable.probabilities([vague])[0]
+
+
+def test_cross_fitting_folds_are_stable_and_cover_every_fold():
+    ids = [f"g{n:03d}" for n in range(200)]
+    folds = [fold_of("seeds", i) for i in ids]
+    assert folds == [fold_of("seeds", i) for i in ids]  # the same fold on every run
+    counts = np.bincount(folds, minlength=CROSS_FIT_FOLDS)
+    assert len(counts) == CROSS_FIT_FOLDS and counts.min() >= 200 / CROSS_FIT_FOLDS / 2
+    # the corpus is part of the key: the same id in another corpus is placed independently
+    assert [fold_of("cmrc", i) for i in ids] != folds
