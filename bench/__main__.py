@@ -1,7 +1,8 @@
-"""python -m bench [--quick] [--only ingest,query,http,scale] [--keep]
+"""python -m bench [--quick] [--only ingest,query,http,scale,replicas] [--keep]
 
 Runs the chosen benchmarks in order and writes bench/RESULTS.md (machine, targets, tables).
 --quick: fewer questions and requests, no 60 s run, scale up to 10k chunks: for development.
+--only a subset (e.g. `--only replicas`) replaces just those sections in an existing RESULTS.md.
 """
 
 from __future__ import annotations
@@ -15,11 +16,17 @@ from pathlib import Path
 # Progress bars from ingest would bury the summary; subprocesses inherit this too.
 os.environ.setdefault("TQDM_DISABLE", "1")
 
-from bench import http_load, ingest_speed, machine, query_latency, report, scale  # noqa: E402
+from bench import http_load, ingest_speed, machine, query_latency, replicas, report, scale  # noqa: E402
 from bench.machine import load_average  # noqa: E402
 from bench.workspace import Workspace  # noqa: E402
 
-BENCHMARKS = {"ingest": ingest_speed.run, "query": query_latency.run, "http": http_load.run, "scale": scale.run}
+BENCHMARKS = {
+    "ingest": ingest_speed.run,
+    "query": query_latency.run,
+    "http": http_load.run,
+    "scale": scale.run,
+    "replicas": replicas.run,
+}
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
 
@@ -53,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
             section.seconds = time.perf_counter() - started
             section.load_after = load_average()
             sections.append(section)
-            report.write(args.out, machine_rows, command, sections)  # keep what is done if a later one fails
+            # keep what is done if a later one fails; a subset replaces only its sections in the file
+            report.write(args.out, machine_rows, command, sections, merge_into=chosen != list(BENCHMARKS))
     finally:
         if not args.keep:
             ws.cleanup()

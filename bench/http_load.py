@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import itertools
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +35,7 @@ import httpx
 from bench.machine import peak_rss_mb
 from bench.query_latency import gold_questions, paraphrase
 from bench.report import Section, Table, Target
+from bench.services import free_port
 from bench.timing import Latency, ms
 from bench.workspace import EMBEDDERS, Workspace, bench_environment, variant_environment
 from config import REPO_ROOT
@@ -52,17 +53,14 @@ OVERLOAD_OPENINGS = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class Server:
     """`python app.py --port P` for one index; `page_s` is spawn to the first chat page served
     (`GET /` 200), `ready_s` spawn to the first /healthz 200 (the index and the model loaded)."""
 
-    def __init__(self, ws: Workspace, embedder: str, index_dir: Path, log_path: Path) -> None:
+    def __init__(
+        self, ws: Workspace, embedder: str, index_dir: Path, log_path: Path, settings: dict[str, str] | None = None
+    ) -> None:
+        """`settings`: more environment for the server (e.g. QA_DATABASE_URL, OMP_NUM_THREADS)."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
@@ -71,6 +69,7 @@ class Server:
             QA_MODEL_CACHE=str(ws.shared_model_cache),
             QA_FEEDBACK_DB=str(ws.root / f"feedback-{embedder}.sqlite3"),
             **variant_environment(embedder),
+            **(settings or {}),
         )
         started = time.perf_counter()
         with log_path.open("w", encoding="utf-8") as log:
@@ -169,11 +168,19 @@ class LoadResult:
 
 
 def drive(
-    url: str, questions: list[str], clients: int, *, total: int | None = None, seconds: float | None = None
+    url: str,
+    questions: list[str],
+    clients: int,
+    *,
+    total: int | None = None,
+    seconds: float | None = None,
+    on_answer: Callable[[httpx.Client, str, dict], None] | None = None,
 ) -> LoadResult:
-    """`clients` threads asking in turn from `questions` until `total` requests or `seconds` pass.
+    """`clients` threads asking in turn from `questions` until `total` requests or `seconds` pass
+    (each request takes the next question: `result.requests` questions are used, in order).
     A 503 with Retry-After is a refusal, not an error: that client waits as told (at most
-    MAX_RETRY_AFTER_S), then asks its next question."""
+    MAX_RETRY_AFTER_S), then asks its next question. `on_answer(client, question, answer JSON)` runs
+    in the client's thread after each answered request, outside its measured latency (e.g. to rate it)."""
     result, lock = LoadResult(clients), threading.Lock()
     next_question = itertools.cycle(questions).__next__
     budget = itertools.count() if total is None else iter(range(total))
@@ -187,10 +194,11 @@ def drive(
                         return
                     question = next_question()
                 started = time.perf_counter()
-                retry_after = None
+                retry_after, payload = None, None
                 try:
                     response = http.post(url + "/api/ask", json={"question": question})
-                    ok = response.status_code == 200 and "answer" in response.json()
+                    payload = response.json() if response.status_code == 200 else None
+                    ok = isinstance(payload, dict) and "answer" in payload
                     if response.status_code == 503 and response.headers.get("retry-after", "").isdigit():
                         retry_after = min(int(response.headers["retry-after"]), MAX_RETRY_AFTER_S)
                     problem = "" if ok else f"HTTP {response.status_code}: {response.text[:120]}"
@@ -206,6 +214,8 @@ def drive(
                         result.latency.samples.append(elapsed_ms)
                 if retry_after is not None:
                     time.sleep(retry_after)
+                elif not problem and on_answer is not None:
+                    on_answer(http, question, payload)
 
     started = time.perf_counter()
     threads = [threading.Thread(target=client) for _ in range(clients)]

@@ -94,3 +94,64 @@ def describe() -> list[tuple[str, str]]:
         ("numpy", _version("numpy")),
         ("load average (1/5/15 min) at start", load_average()),
     ]
+
+
+# --- CPU time: how many cores each part of a run used --------------------------------------------
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def parse_proc_stat(text: str) -> tuple[int, int]:
+    """(parent pid, CPU ticks) from one /proc/<pid>/stat: user + system time of the process and of
+    its children that have exited and been waited for (so a reaped child's time is not lost)."""
+    fields = text.rsplit(")", 1)[1].split()  # the command name, in parentheses, may hold spaces
+    # fields[0] is field 3 (state) of proc(5): ppid 4, utime 14, stime 15, cutime 16, cstime 17
+    return int(fields[1]), sum(int(value) for value in fields[11:15])
+
+
+def _process_table() -> dict[int, tuple[int, int]]:
+    table = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                table[int(entry.name)] = parse_proc_stat((entry / "stat").read_text())
+            except (OSError, ValueError, IndexError):
+                continue  # gone meanwhile
+    return table
+
+
+def tree_cpu_seconds(roots: list[int], table: dict[int, tuple[int, int]] | None = None) -> float:
+    """CPU seconds used so far by the processes `roots` and all their descendants."""
+    table = _process_table() if table is None else table
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    seen, todo = set(), [pid for pid in roots if pid in table]
+    while todo:
+        pid = todo.pop()
+        if pid not in seen:
+            seen.add(pid)
+            todo += children.get(pid, [])
+    return sum(table[pid][1] for pid in seen) / CLOCK_TICKS
+
+
+def parse_cpu_line(line: str) -> tuple[int, int, int]:
+    """(busy, all, steal) jiffies from the `cpu` line of /proc/stat; busy excludes idle and iowait,
+    steal (time the hypervisor gave this VM's CPUs to others) counts in all, not in busy."""
+    values = [int(v) for v in line.split()[1:]]
+    values += [0] * (8 - len(values))
+    user, nice, system, idle, iowait, irq, softirq, steal = values[:8]  # guest time is already in user
+    return user + nice + system + irq + softirq, user + nice + system + idle + iowait + irq + softirq + steal, steal
+
+
+def machine_cpu() -> tuple[int, int, int]:
+    """The whole machine's CPU counters (see parse_cpu_line), to difference over a run."""
+    with open("/proc/stat", encoding="ascii") as stat:
+        return parse_cpu_line(stat.readline())
+
+
+def cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
+
+from bench.services import free_port  # noqa: E402  (shared with the benchmarks)
 
 
 def env_without_qa_settings(**settings: str) -> dict[str, str]:
@@ -41,12 +42,6 @@ def use_m3_index(tmp_path_factory) -> Path:
     assert result.returncode == 0, f"index build failed:\n{result.stdout}\n{result.stderr}"
     assert (index_dir / "manifest.json").is_file(), result.stdout
     return index_dir
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class RunningApp:

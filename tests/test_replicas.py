@@ -13,10 +13,6 @@ Needs Debian's `postgresql` and `nginx` (scripts/setup.sh installs both); skips,
 
 from __future__ import annotations
 
-import os
-import re
-import shutil
-import subprocess
 import threading
 import time
 from dataclasses import dataclass
@@ -24,10 +20,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import REPO, RunningApp, free_port, spawn_app
+from conftest import RunningApp, spawn_app
 from pg_server import postgres_server  # noqa: F401  (fixture)
 
 from app import EXAMPLE_QUESTIONS
+from bench.services import Nginx, nginx_program
 
 pytestmark = pytest.mark.slow
 
@@ -35,89 +32,6 @@ CLIENTS = 8
 LOAD_S = 10.0
 KILL_AFTER_S = 4.0
 QUESTIONS = EXAMPLE_QUESTIONS  # the chat page's examples: questions the seeds answer
-DOC_REPLICAS = ("10.0.0.11:7860", "10.0.0.12:7860")  # the replicas as docs/deploy.md writes them
-
-
-def nginx_program() -> str | None:
-    found = shutil.which("nginx")
-    if found:
-        return found
-    return "/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None
-
-
-def documented_nginx_config() -> str:
-    """The nginx block of docs/deploy.md's "Several replicas behind nginx"."""
-    text = (REPO / "docs" / "deploy.md").read_text(encoding="utf-8")
-    section = text.split("## Several replicas behind nginx", 1)[1].split("\n## ", 1)[0]
-    match = re.search(r"```nginx\n(.*?)```", section, re.S)
-    assert match, "docs/deploy.md: no nginx block under 'Several replicas behind nginx'"
-    return match.group(1)
-
-
-class Nginx:
-    """nginx in the foreground with the documented site config, its files in one folder."""
-
-    def __init__(self, program: str, folder: Path, replica_ports: list[int]) -> None:
-        self.folder, self.port = folder, free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        site = documented_nginx_config()
-        for documented, port in zip(DOC_REPLICAS, replica_ports, strict=True):
-            assert documented in site, f"docs/deploy.md no longer names the replica {documented}"
-            site = site.replace(documented, f"127.0.0.1:{port}")
-        assert "listen 80;" in site
-        site = site.replace("listen 80;", f"listen 127.0.0.1:{self.port};")
-        (folder / "govdoc-qa.conf").write_text(site, encoding="utf-8")
-        (folder / "nginx.conf").write_text(
-            f"""daemon off;
-worker_processes 1;
-pid {folder}/nginx.pid;
-error_log {folder}/error.log info;
-events {{ worker_connections 512; }}
-http {{
-    log_format upstreams '$msec $request_method $uri $status upstream=[$upstream_addr] [$upstream_status]';
-    access_log {folder}/access.log upstreams;
-    client_body_temp_path {folder}/client_body;
-    proxy_temp_path {folder}/proxy;
-    fastcgi_temp_path {folder}/fastcgi;
-    uwsgi_temp_path {folder}/uwsgi;
-    scgi_temp_path {folder}/scgi;
-    include {folder}/govdoc-qa.conf;
-}}
-""",
-            encoding="utf-8",
-        )
-        command = [program, "-p", str(folder), "-e", str(folder / "error.log"), "-c", str(folder / "nginx.conf")]
-        check = subprocess.run([*command, "-t"], capture_output=True, text=True, timeout=30)
-        assert check.returncode == 0, f"nginx refuses the documented config:\n{check.stderr}"
-        self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-    def wait_ready(self, timeout: float = 20) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, f"nginx exited:\n{self.error_log()}"
-            try:
-                if httpx.get(self.url + "/healthz", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError(f"nginx not answering /healthz after {timeout} s:\n{self.error_log()}")
-
-    def access_log(self) -> list[str]:
-        return (self.folder / "access.log").read_text(encoding="utf-8", errors="replace").splitlines()
-
-    def error_log(self) -> str:
-        path = self.folder / "error.log"
-        return path.read_text(encoding="utf-8", errors="replace")[-4000:] if path.exists() else ""
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()  # SIGTERM: nginx's fast shutdown
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
 
 
 @dataclass
@@ -173,19 +87,9 @@ def client_loop(base: str, client_no: int, stop_at: float, calls: list[Call], lo
             i += 1
 
 
-@pytest.fixture
-def nginx_folder():
-    # Not under pytest's tmp_path (0700, root's): nginx's workers run as `nobody` when started by root.
-    folder = Path(os.path.realpath(os.environ.get("TMPDIR", "/tmp"))) / f"govdoc-nginx-{os.getpid()}-{free_port()}"
-    folder.mkdir(mode=0o755)
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
-
-
 def test_replicas_behind_nginx_survive_a_killed_replica(
     use_m3_index,
     postgres_server,  # noqa: F811
-    nginx_folder,
     tmp_path,
 ):
     program = nginx_program()
@@ -197,7 +101,7 @@ def test_replicas_behind_nginx_survive_a_killed_replica(
     try:
         for replica in replicas:
             replica.wait_ready(180)
-        nginx = Nginx(program, nginx_folder, [r.port for r in replicas])
+        nginx = Nginx(program, [r.port for r in replicas])  # the documented config (bench/services.py)
         nginx.wait_ready()
         for question in QUESTIONS[:2]:  # both replicas have answered once before the clock starts
             assert httpx.post(nginx.url + "/api/ask", json={"question": question}, timeout=30).status_code == 200
