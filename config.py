@@ -14,6 +14,7 @@ from server.database_url import database_url_problem, redact_url
 
 REPO_ROOT = Path(__file__).resolve().parent
 EMBEDDING_RUNTIMES = ("onnx", "torch")  # embedding.embedders.RUNTIMES
+SENTENCE_VECTOR_MODES = ("separate", "chunk_pass")  # store.index_files reads the default from here too
 # A question (1,000 characters) and its history (20,000 in all; server/api_models.py) as JSON with
 # every character escaped (`\\u554f`, 6 bytes): a body limit below this would refuse valid requests.
 MIN_BODY_BYTES = 128 * 1024
@@ -66,6 +67,12 @@ class Config:
     max_concurrent_answers: int = 4
     max_queued_answers: int = 16
     max_answer_wait: float = 1.0
+    # QA_SENTENCE_VECTORS: how ingest computes the vectors of the sentences (sentence rerank, answer
+    # scorer). separate = each sentence embedded on its own, a second model pass (what the scorer's
+    # weights were fitted on); chunk_pass = pooled from its chunk's own forward pass (the sentence's
+    # tokens, then the model's dense layers; EmbeddingGemma on ONNX only). Recorded in the index
+    # manifest: an index built one way refuses to load configured the other way.
+    sentence_vectors: str = "separate"
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> Config:
@@ -90,6 +97,10 @@ class Config:
         if self.embedding_runtime not in EMBEDDING_RUNTIMES:
             raise ValueError(
                 f"QA_EMBEDDING_RUNTIME={self.embedding_runtime!r} is not one of: {', '.join(EMBEDDING_RUNTIMES)}"
+            )
+        if self.sentence_vectors not in SENTENCE_VECTOR_MODES:
+            raise ValueError(
+                f"QA_SENTENCE_VECTORS={self.sentence_vectors!r} is not one of: {', '.join(SENTENCE_VECTOR_MODES)}"
             )
         if self.max_body_bytes < MIN_BODY_BYTES:
             raise ValueError(

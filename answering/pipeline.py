@@ -68,7 +68,7 @@ class QA:
     ) -> QA:
         """`scorer`: the answer scorer to use instead of the fitted one (training passes its own)."""
         config = config or Config.from_env()
-        stored = read_index(config.index_dir)
+        stored = read_index(config.index_dir, config.sentence_vectors)
         built_with = (stored.manifest.get("embedder") or {}).get("name")
         wanted = canonical_name(embedder or config.embedder)
         if not built_with:

@@ -19,6 +19,11 @@ Every result is an ``(n, dim)`` float32 array of unit-length rows; an empty inpu
 ``(0, dim)``. ``Embedder.name`` is the canonical name to record in an index manifest, so an index
 built with one embedder is never queried with another.
 
+:func:`load_span_embedder` gives EmbeddingGemma on ONNX Runtime with per-span pooling
+(:class:`embedding.onnx_embedder.OnnxSpanEmbedder`): one forward pass of a chunk gives the chunk's
+vector and its sentences' vectors (``Config.sentence_vectors == "chunk_pass"``). Its graph is
+exported on first use (``python -m embedding.onnx_export --spans``).
+
 Loaded embedders are cached per process in ``_CACHE``, keyed by ``(canonical name, resolved
 model_cache)``: the app, the index builder and the evaluator can all call ``load_embedder`` and
 share one model (EmbeddingGemma takes ~3 s and ~1.2 GB to load). ``clear_cache()`` drops them.
@@ -203,6 +208,40 @@ def load_embedder(name: str, model_cache: Path, runtime: str = ONNX) -> Embedder
     with _CACHE_LOCK:
         if key not in _CACHE:
             _CACHE[key] = _build(canonical, cache, key[2])
+        return _CACHE[key]
+
+
+SPANS = "onnx-spans"  # _CACHE key runtime of the span embedder
+
+
+def require_span_embedder(name: str, runtime: str) -> str:
+    """The canonical name, or a ValueError when `name` on `runtime` has no per-span pooling
+    (only EmbeddingGemma on ONNX Runtime has it)."""
+    canonical = canonical_name(name)
+    if canonical != EMBEDDINGGEMMA or runtime != ONNX:
+        raise ValueError(
+            "sentence vectors from the chunk pass (QA_SENTENCE_VECTORS=chunk_pass) need EmbeddingGemma on "
+            f"ONNX Runtime (QA_EMBEDDER=embeddinggemma, QA_EMBEDDING_RUNTIME=onnx), not {canonical!r} on "
+            f"{runtime!r}; set QA_SENTENCE_VECTORS=separate"
+        )
+    return canonical
+
+
+def load_span_embedder(name: str, model_cache: Path, runtime: str = ONNX) -> Embedder:
+    """EmbeddingGemma with per-span pooling (module doc), loaded once per process and cached.
+    Anything else is a ValueError saying so (`require_span_embedder`)."""
+    canonical = require_span_embedder(name, runtime)
+    cache = Path(model_cache).expanduser()
+    key = (canonical, str(cache.resolve()), SPANS)
+    with _CACHE_LOCK:
+        if key not in _CACHE:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            from embedding.model_fetch import ensure_embeddinggemma
+            from embedding.onnx_embedder import OnnxSpanEmbedder
+            from embedding.onnx_export import export_onnx
+
+            path = ensure_embeddinggemma(cache / "models", log=_log)
+            _CACHE[key] = OnnxSpanEmbedder(path, export_onnx(path, log=_log, spans=True), EMBEDDINGGEMMA)
         return _CACHE[key]
 
 

@@ -1,9 +1,18 @@
 """Export EmbeddingGemma to ONNX once, so queries and documents run on ONNX Runtime without torch.
 
-    python -m embedding.onnx_export [--cache DIR]     # default: $QA_MODEL_CACHE/models
+    python -m embedding.onnx_export [--cache DIR] [--spans]   # default: $QA_MODEL_CACHE/models
 
-The whole sentence-transformers pipeline (transformer, mean pooling, the two dense layers,
-normalisation) becomes one graph from (input_ids, attention_mask) to the unit sentence vector.
+The whole sentence-transformers pipeline (modules.json: Transformer -> Pooling (mean over every
+token, prompt included) -> Dense 768->3072 -> Dense 3072->768 -> Normalize) becomes one graph from
+(input_ids, attention_mask) to the unit sentence vector.
+
+With ``--spans`` (``spans=True``; what ``QA_SENTENCE_VECTORS=chunk_pass`` uses) the graph takes a
+third input, ``pool_weights`` (batch, pools, tokens) float32, and gives (batch, pools, 768) unit
+vectors: the same modules, with the Pooling module's mean taken over the tokens each row of
+``pool_weights`` selects instead of over the attention mask. One forward pass of a chunk then gives
+the chunk's vector (a row equal to the attention mask: the normal pipeline, checked against it)
+and each of its sentences' vectors (a row selecting the sentence's tokens).
+
 The export is cached beside the weights in a folder named by the weights' sha256, so new weights
 get a new export and the same weights are never exported twice. An export is kept only when ONNX
 Runtime reproduces the PyTorch vectors (cosine >= MIN_COSINE on a few probe texts): the ONNX path
@@ -43,28 +52,65 @@ class OnnxExportError(RuntimeError):
     pass
 
 
-def export_dir(model_dir: Path) -> Path:
+# The module composition the span graph reproduces; any other model refuses a span export.
+EXPECTED_MODULES = ["Transformer", "Pooling", "Dense", "Dense", "Normalize"]
+
+
+def export_dir(model_dir: Path, *, spans: bool = False) -> Path:
     """Where the export of the weights in `model_dir` lives: named by their sha256 (from the
     fetch marker), so it can never be used with other weights."""
     marker = json.loads((Path(model_dir) / MARKER_NAME).read_text(encoding="utf-8"))
     digest = marker["sha256"]["model.safetensors"]
-    return Path(model_dir).parent / f"{MODEL_DIRNAME}-onnx-{digest[:16]}"
+    kind = "onnx-spans" if spans else "onnx"
+    return Path(model_dir).parent / f"{MODEL_DIRNAME}-{kind}-{digest[:16]}"
 
 
-def is_exported(model_dir: Path) -> bool:
+def is_exported(model_dir: Path, *, spans: bool = False) -> bool:
     try:
-        folder = export_dir(model_dir)
+        folder = export_dir(model_dir, spans=spans)
     except (OSError, ValueError, KeyError):
         return False
     return (folder / EXPORT_MARKER).is_file() and (folder / ONNX_FILE).is_file()
 
 
-def export_onnx(model_dir: Path, log: Log = print) -> Path:
+def _span_module(torch, model):
+    """The model's own modules with the mean pooling taken per row of `pool_weights`:
+    (input_ids, attention_mask, pool_weights (b, p, t)) -> (b, p, dim) unit vectors."""
+    names = [type(m).__name__ for m in model]
+    pooling = model[1] if len(names) > 1 else None
+    if names != EXPECTED_MODULES or pooling.pooling_mode not in ("mean", ("mean",)) or not pooling.include_prompt:
+        raise OnnxExportError(
+            f"span export expects modules {EXPECTED_MODULES} with mean pooling over the prompt too, "
+            f"got {names} (pooling {getattr(pooling, 'pooling_mode', None)!r})"
+        )
+
+    class SpanVectors(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.transformer = model[0]
+            self.head = torch.nn.Sequential(model[2], model[3], model[4])  # Dense, Dense, Normalize
+
+        def forward(self, input_ids, attention_mask, pool_weights):
+            features = self.transformer({"input_ids": input_ids, "attention_mask": attention_mask})
+            tokens = features["token_embeddings"]  # (b, t, 768)
+            # Pooling's mean: sum of the selected tokens / their count (clamped as Pooling does).
+            summed = torch.bmm(pool_weights.to(tokens.dtype), tokens)  # (b, p, 768)
+            counts = torch.clamp(pool_weights.sum(dim=-1, keepdim=True), min=1e-9)
+            pooled = summed / counts
+            batch, pools, width = pooled.shape
+            out = self.head({"sentence_embedding": pooled.reshape(batch * pools, width)})["sentence_embedding"]
+            return out.reshape(batch, pools, -1)
+
+    return SpanVectors().eval()
+
+
+def export_onnx(model_dir: Path, log: Log = print, *, spans: bool = False) -> Path:
     """Export the sentence-transformers folder `model_dir` to ONNX (see module doc); the folder
-    holding model.onnx. Written to a temporary folder and renamed, so a cut export leaves nothing."""
+    holding model.onnx. Written to a temporary folder and renamed, so a cut export leaves nothing.
+    `spans`: the graph with per-span pooling (module doc), in its own folder."""
     model_dir = Path(model_dir)
-    target = export_dir(model_dir)
-    if is_exported(model_dir):
+    target = export_dir(model_dir, spans=spans)
+    if is_exported(model_dir, spans=spans):
         return target
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
@@ -75,7 +121,8 @@ def export_onnx(model_dir: Path, log: Log = print) -> Path:
     except ImportError as exc:
         raise OnnxExportError(f"exporting to ONNX needs {exc.name}; run: bash scripts/setup.sh") from None
 
-    log(f"exporting EmbeddingGemma to ONNX once (about 1-2 minutes) into {target}")
+    what = "EmbeddingGemma with per-span pooling" if spans else "EmbeddingGemma"
+    log(f"exporting {what} to ONNX once (about 1-2 minutes) into {target}")
     started = time.perf_counter()
     model = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True).eval()
 
@@ -89,32 +136,49 @@ def export_onnx(model_dir: Path, log: Log = print) -> Path:
 
     wrapped = SentenceVector(model).eval()
     probe = model.tokenize(list(PROBE_TEXTS))
+    inputs = {"input_ids": probe["input_ids"], "attention_mask": probe["attention_mask"]}
     with torch.no_grad():
         expected = wrapped(probe["input_ids"], probe["attention_mask"]).numpy()
+        if spans:
+            # Row 0 of each text: every token (must be the normal vector); rows 1-2: token spans.
+            mask = probe["attention_mask"].to(torch.float32)
+            weights = torch.zeros(mask.shape[0], 3, mask.shape[1])
+            weights[:, 0] = mask
+            weights[:, 1, 1:6] = 1.0
+            weights[:, 2, 4:9] = 1.0
+            inputs["pool_weights"] = weights
+            wrapped = _span_module(torch, model)
+            whole = wrapped(**inputs)[:, 0].numpy()
+            cosine = float(np.min(np.sum(whole * expected, axis=1)))
+            if cosine < MIN_COSINE:
+                raise OnnxExportError(f"span pooling over every token is not the model's vector (cosine {cosine:.6f})")
+            expected = wrapped(**inputs).numpy()
     partial = target.with_name(target.name + f".partial-{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     try:
+        axes = {
+            "input_ids": {0: "batch", 1: "tokens"},
+            "attention_mask": {0: "batch", 1: "tokens"},
+            "sentence_embedding": {0: "batch"},
+        }
+        if spans:
+            axes["pool_weights"] = {0: "batch", 1: "pools", 2: "tokens"}
+            axes["sentence_embedding"] = {0: "batch", 1: "pools"}
         torch.onnx.export(
             wrapped,
-            (probe["input_ids"], probe["attention_mask"]),
+            tuple(inputs.values()),
             str(partial / ONNX_FILE),
-            input_names=["input_ids", "attention_mask"],
+            input_names=list(inputs),
             output_names=["sentence_embedding"],
-            dynamic_axes={
-                "input_ids": {0: "batch", 1: "tokens"},
-                "attention_mask": {0: "batch", 1: "tokens"},
-                "sentence_embedding": {0: "batch"},
-            },
+            dynamic_axes=axes,
             opset_version=OPSET,
             dynamo=True,
             external_data=True,
         )
         session = onnxruntime.InferenceSession(str(partial / ONNX_FILE), providers=["CPUExecutionProvider"])
-        got = session.run(
-            None, {"input_ids": probe["input_ids"].numpy(), "attention_mask": probe["attention_mask"].numpy()}
-        )[0]
-        cosine = float(np.min(np.sum(got * expected, axis=1)))
+        got = session.run(None, {k: v.numpy() for k, v in inputs.items()})[0]
+        cosine = float(np.min(np.sum(got * expected, axis=-1)))
         if cosine < MIN_COSINE:
             raise OnnxExportError(f"the ONNX export does not reproduce the PyTorch vectors (cosine {cosine:.6f})")
         (partial / EXPORT_MARKER).write_text(
@@ -124,6 +188,7 @@ def export_onnx(model_dir: Path, log: Log = print) -> Path:
                     "torch": torch.__version__,
                     "onnxruntime": onnxruntime.__version__,
                     "opset": OPSET,
+                    "graph": "span pooling" if spans else "sentence vector",
                     "probe_min_cosine": round(cosine, 8),
                     "exported_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 },
@@ -146,13 +211,16 @@ def export_onnx(model_dir: Path, log: Log = print) -> Path:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m embedding.onnx_export", description=__doc__.split("\n")[0])
     parser.add_argument("--cache", type=Path, default=None, help="models folder (default: $QA_MODEL_CACHE/models)")
+    parser.add_argument(
+        "--spans", action="store_true", help="the per-span pooling graph (QA_SENTENCE_VECTORS=chunk_pass)"
+    )
     args = parser.parse_args(argv)
     from embedding.model_fetch import ensure_embeddinggemma
 
     cache = args.cache or default_cache_dir()
     try:
         model_dir = ensure_embeddinggemma(cache, log=lambda m: print(m, file=sys.stderr))
-        folder = export_onnx(model_dir, log=lambda m: print(m, file=sys.stderr))
+        folder = export_onnx(model_dir, log=lambda m: print(m, file=sys.stderr), spans=args.spans)
     except OnnxExportError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

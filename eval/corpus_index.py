@@ -24,11 +24,13 @@ def _hash_files(digest, root: Path, pattern: str) -> None:
         digest.update(hashlib.sha256(path.read_bytes()).digest())
 
 
-def corpus_key(seeds_dir: Path, embedder: str) -> str:
-    """Content key of (documents, embedder, ingest code): equal keys mean an equal index."""
+def corpus_key(seeds_dir: Path, embedder: str, sentence_vectors: str = "separate") -> str:
+    """Content key of (documents, embedder, how sentence vectors are made, ingest code): equal keys
+    mean an equal index."""
     from embedding.embedders import canonical_name
 
-    digest = hashlib.sha256(canonical_name(embedder).encode("utf-8") + b"\0")
+    mode = b"" if sentence_vectors == "separate" else sentence_vectors.encode("utf-8")  # old keys stay valid
+    digest = hashlib.sha256(canonical_name(embedder).encode("utf-8") + b"\0" + mode)
     _hash_files(digest, Path(seeds_dir), "*")
     _hash_files(digest, INGEST_CODE, "*.py")
     return digest.hexdigest()[:20]
@@ -42,7 +44,9 @@ def config_for_corpus(config: Config, seeds_dir: Path, embedder: str | None = No
     if not seeds_dir.is_dir():
         raise FileNotFoundError(f"documents folder not found: {seeds_dir}")
     embedder = embedder or config.embedder
-    index_dir = config.model_cache / "indexes" / f"{seeds_dir.name}-{corpus_key(seeds_dir, embedder)}"
+    index_dir = (
+        config.model_cache / "indexes" / f"{seeds_dir.name}-{corpus_key(seeds_dir, embedder, config.sentence_vectors)}"
+    )
     corpus_config = dataclasses.replace(config, seeds_dir=seeds_dir, index_dir=index_dir, embedder=embedder)
     try:
         read_manifest(index_dir)

@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         summary = build_index(config, with_vectors=not args.no_vectors, log=lambda m: print(m, file=sys.stderr))
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, ValueError) as exc:  # ValueError: e.g. chunk_pass with another embedder
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(summary.describe() + f" in {time.perf_counter() - started:.1f}s")

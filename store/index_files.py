@@ -3,7 +3,9 @@
 `<index>` is a symlink to a complete version folder in `<parent>/.<name>.versions/`. A new version
 is written and fsynced in full, then the symlink is swapped with one rename, so a crash or a
 failed write at any point leaves the previous index serving. The manifest records the sha256 of
-every file, so a truncated or altered file is detected on load.
+every file, so a truncated or altered file is detected on load, and how the sentence vectors were
+computed (`sentence_vectors`: separate | chunk_pass, see config.py), so an index built one way is
+never read configured the other way.
 """
 
 from __future__ import annotations
@@ -26,7 +28,12 @@ class IndexUnusableError(Exception):
     """The index is missing, from another format, or damaged; the message says how to rebuild."""
 
 
+class SentenceVectorsMismatchError(IndexUnusableError):
+    """The index's sentence vectors were computed in another mode than the one configured."""
+
+
 REBUILD_HINT = "rebuild it with: python -m ingest --seeds DIR --index {index}"
+SEPARATE = "separate"  # the mode of an index whose manifest does not say (built before the field)
 
 
 @dataclass
@@ -159,9 +166,27 @@ def verify_files(index_dir: Path, manifest: dict) -> None:
             )
 
 
-def read_index(index_dir: Path) -> StoredIndex:
+def check_sentence_vectors(index_dir: Path, manifest: dict, wanted: str) -> None:
+    """Refuse an index whose sentence vectors were computed another way than `wanted`."""
+    if not manifest.get("embedder"):
+        return  # no vectors at all: nothing to mismatch
+    built = manifest.get("sentence_vectors") or SEPARATE
+    if built != wanted:
+        raise SentenceVectorsMismatchError(
+            f"the index at {index_dir} has sentence vectors computed {built!r}, but {wanted!r} is configured; "
+            f"rebuild it with: QA_SENTENCE_VECTORS={wanted} python -m ingest --seeds DIR --index {index_dir} "
+            f"(or set QA_SENTENCE_VECTORS={built})"
+        )
+
+
+def read_index(index_dir: Path, sentence_vectors: str | None = None) -> StoredIndex:
+    """The index at `index_dir`, checked (format, every file's sha256) and refused when its sentence
+    vectors were computed another way than `sentence_vectors` (Config.sentence_vectors; None for a
+    reader that uses no sentence vectors and so does not care how they were made)."""
     index_dir = Path(index_dir)
     manifest = read_manifest(index_dir)
+    if sentence_vectors is not None:
+        check_sentence_vectors(index_dir, manifest, sentence_vectors)
     verify_files(index_dir, manifest)
     with (index_dir / "chunks.jsonl").open(encoding="utf-8") as fh:
         chunks = [Chunk.from_dict(json.loads(line)) for line in fh if line.strip()]
