@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from answering.scorer import AnswerScorer, QuestionContext, sentence_features, with_pool_features
+from language.answer_types import states_asked_figure
 from language.normalize import detect_script, to_simplified, to_traditional
 from qa_types import Citation
 from retrieval.features import QueryTerms, quantities
@@ -150,7 +151,20 @@ def choose_sentences(
             if not any(same_sentence(p, item) for p in chosen):
                 chosen.append(item)
     chosen.sort(key=lambda p: (p.rank, p.sentence.start))
+    if not answers_the_figure(chosen, ctx, terms):
+        support = 0.0  # a fact of the language, not a matter of degree: see answers_the_figure
     return chosen, support
+
+
+def answers_the_figure(chosen: list[Pick], ctx: QuestionContext, terms: QueryTerms) -> bool:
+    """A question asking for a figure (哪一年, 多少亿元, 几家, what percentage) is not answered by
+    sentences that state no figure of that kind, or none in the unit or measure word it names
+    (多少名 is not answered by 55个网格, 多少亿元 not by 增长8%): whatever else they say about the
+    subject, citing them would give the wrong fact."""
+    if any(p.candidate.chunk.kind == "table_row" for p in chosen):
+        return True  # a row gives its unit (%, 亿元) in a column of its own, not after the figure
+    unit = terms.slot.unit if terms.slot is not None else ""
+    return states_asked_figure([p.sentence.search_text for p in chosen], ctx.question_form, ctx.kind, unit)
 
 
 # `打造两个服务型智造基地：` / `重点做好以下三方面工作` announces items that follow it; a sentence

@@ -16,6 +16,10 @@ ANSWER_KINDS = ("year", "date", "percent", "area", "money", "count", "person", "
 # is then refined by what it measures (a share, an area, money), else it asks for a count.
 INTERROGATIVE_KINDS = ("year", "date", "person", "place", "list")
 MEASURED_KINDS = ("percent", "area", "money")
+# Kinds answered by a figure: a year, a share, an area, money, a count. Person, place, date and
+# list answers are open text (a person named without a title, a time given by an era), so their
+# absence from a sentence proves little; a figure's absence proves that the sentence cannot answer.
+FIGURE_KINDS = ("year", "percent", "area", "money", "count")
 
 _QUESTION_PATTERNS: dict[str, re.Pattern] = {
     # 哪一年 / 何年 / which year ask for a year; 什么时候 / when may be answered by a year or a day.
@@ -99,6 +103,52 @@ def holds_kind(sentence: str, kind: str) -> bool:
     if not kind:
         return False
     return bool(_VALUE_PATTERNS[kind].search(sentence))
+
+
+def states_unit(sentence: str, unit: str) -> bool:
+    """The sentence writes a number followed by `unit` (20万辆, 55个, 3.5 亿元): a Chinese measure
+    word or unit follows the number it counts, so 名 in 著名 or 个 in 每个 does not count."""
+    bare = unit.lstrip("万亿千百") or unit
+    pattern = _NUMBER + r"\s*(?:余|多)?\s*[万亿千百]*\s*(?:余|多)?\s*" + re.escape(bare)
+    return bool(re.search(pattern, sentence))
+
+
+# What a sentence may write for a figure, more loosely than the features' _VALUE_PATTERNS: the gate
+# in answering.composer refuses only when no figure at all is there. Money is often written
+# without 元 (产值30亿); a count may be any number with any unit (4分钟, 101发), a share of a whole
+# (一半以上, 大多数), or the items themselves (A、B和C: count them).
+_LOOSE_FIGURES: dict[str, re.Pattern] = {
+    "money": re.compile(
+        _NUMBER + r"\s*(?:余|多)?\s*(?:万|亿)(?:人民币|美元|欧元|(?!人|[个家项栋座名位条种批期件台套辆户所处次]))"
+    ),
+    "count": re.compile(
+        r"\d|[零〇一二两三四五六七八九十百千]+\s*[\u4e00-\u9fff]|一半|半数|多数|大部分|少数|全部|"
+        r"[^、，。]{1,20}、[^、，。]{1,20}"
+    ),
+    # A share may be a ratio (1：7, 3比2) or a fraction word.
+    "percent": re.compile(r"一半|半数|[一二三四五六七八九十]成|\d+\s*[:：比]\s*\d+"),
+    # 余/多 ("more than") may stand between the number and its unit: 2.4万余亩.
+    "area": re.compile(_NUMBER + r"\s*[万千百]?\s*(?:余|多)\s*(?:平方米|平方公里|平方千米|公顷|亩|平米)"),
+}
+# 多大 asks a size, an age or any magnitude, not an area unless the question says so.
+_AREA_WORDS = re.compile(r"面积|占地|\barea\b|\bhectares?\b|\bsquare\b", re.I)
+
+
+def states_asked_figure(sentences: list[str], question: str, kind: str, unit: str) -> bool:
+    """Whether the sentences (search forms) could answer a question asking for a figure of
+    `kind` counted in `unit` ('' for none): one holds a figure of that kind, and one writes a
+    number in that unit. True for a question that asks no figure (FIGURE_KINDS)."""
+    if kind not in FIGURE_KINDS:
+        return True
+    if kind == "area" and not _AREA_WORDS.search(question):
+        kind = "count"
+    loose = _LOOSE_FIGURES.get(kind)
+    if not any(holds_kind(s, kind) or (loose is not None and loose.search(s)) for s in sentences):
+        return False
+    if not unit:
+        return True
+    money = unit.endswith("元")
+    return any(states_unit(s, unit) or (money and _LOOSE_FIGURES["money"].search(s)) for s in sentences)
 
 
 # Words that make a sentence a question, or glue it together, and say nothing about the content:

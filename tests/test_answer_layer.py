@@ -322,3 +322,13 @@ def test_is_evidence_on_a_cmrc_like_item():
     assert is_evidence(item, "t000.txt", "玩家以水枪泡封敌人，即为一泡封，将水泡击破为一踢爆。")
     assert not is_evidence(item, "t000.txt", "生命数耗完即算为踢爆。")
     assert not is_evidence(item, "t001.txt", "玩家以水枪泡封敌人，即为一泡封，将水泡击破为一踢爆。")
+
+
+def test_a_figure_in_another_unit_or_none_at_all_is_no_answer(config):
+    """Even a scorer that answers nearly everything does not cite the Xiaomi sentence for a
+    number of staff (多少名: it gives 平方米 and 万辆) or a year it never states: support is 0."""
+    lenient = QA.load(config, scorer=hand_scorer(threshold=1e-9), llm=False)
+    assert not lenient.ask("小米汽车落户马驹桥智造智能基地后年产能将达到多少万辆？").abstained
+    for question in ("小米汽车马驹桥工厂一期有多少名员工？", "小米汽车是哪一年落户马驹桥智造智能基地的？"):
+        answer = lenient.ask(question)
+        assert answer.abstained and not answer.citations and answer.support == 0.0, question

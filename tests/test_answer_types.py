@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from language.answer_types import asked_kind, holds_kind
+from language.answer_types import asked_kind, holds_kind, states_asked_figure
 
 
 @pytest.mark.parametrize(
@@ -50,3 +50,35 @@ def test_holds_kind(sentence, kind, holds):
 
 def test_no_kind_holds_nothing():
     assert holds_kind("2024年4月实现量产", "") is False
+
+
+@pytest.mark.parametrize(
+    "sentence, question, kind, unit, states",
+    [
+        # seeds/000: 55 grids are no number of full-time grid workers (多少名)
+        ("红色的分割线清晰地全镇划分为55个网格", "马驹桥镇一共配了多少名专职网格员？", "count", "名", False),
+        # seeds/003: a growth rate is no amount in 亿元
+        ("2022 年，亦庄新城预计全年地区生产总值同比增长 8%", "2022年地区生产总值是多少亿元？", "money", "亿元", False),
+        # seeds/000: no year in the sentence
+        (
+            "萌蒂(中国)制药有限公司，由北京制药厂和萌蒂公司共同投资在马驹桥镇建成",
+            "萌蒂是哪一年建成的？",
+            "year",
+            "",
+            False,
+        ),
+        # seeds/004: money without 元 (产值30亿, 10亿人民币)
+        ("远期目标是一期和二期共计产值30亿", "远期产值目标是多少？", "money", "", True),
+        ("天津工厂年产值去年达到将近10亿人民币", "年产值是多少？", "money", "", True),
+        # seeds/000: 余 between the number and its unit
+        ("平原造林工程新增林木资源养护面积2.4万余亩", "养护面积多少亩？", "area", "亩", True),
+        # CMRC: a ratio is a share; 多大 asked of an age; a count given as the items themselves
+        ("目前学校男女生比例约为1：7（男：女）", "男女生比例是多少？", "percent", "", True),
+        ("年仅两岁的其子毛利幸松丸被拥立为下任当主", "毛利幸松丸被拥立时多大？", "area", "", True),
+        ("卡洛还是圣乔治康斯坦丁骑士团、圣斐迪南骑士团的大团长", "卡洛身兼几家骑士团的大团长？", "count", "", True),
+        # a question asking no figure is never refused here
+        ("马驹桥镇定位为科技服务小镇", "马驹桥镇的定位是什么？", "", "", True),
+    ],
+)
+def test_states_asked_figure(sentence, question, kind, unit, states):
+    assert states_asked_figure([sentence], question, kind, unit) is states
