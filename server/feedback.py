@@ -199,3 +199,9 @@ class SQLiteFeedback:
                 conn.close()
             self._opened.clear()
         self._local = threading.local()
+
+
+if __name__ == "__main__":  # python -m server.feedback export|backup --out FILE (server/feedback_export.py)
+    from server.feedback_export import main
+
+    raise SystemExit(main())

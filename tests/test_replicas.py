@@ -138,11 +138,13 @@ def test_replicas_behind_nginx_survive_a_killed_replica(
         accepted = [c for c in ratings if c.status == 200]
         lost = [c for c in accepted if stored.get(c.question) != c.row_id]
         assert accepted and lost == [], f"{len(lost)} of {len(accepted)} accepted ratings not in the database"
-        # Only a rating that was in flight on the killed replica may have failed, with nginx's own 503.
+        # Only a rating that was in flight on the killed replica may have failed: with nginx's own 503,
+        # or cut off (status 0) when the replica died after its headers had gone out, which nginx
+        # cannot retry. Either way the client got no acknowledgement, so nothing it was told is lost.
         failed_ratings = [c for c in ratings if c.status != 200]
         assert len(failed_ratings) <= CLIENTS, failed_ratings
         for call in failed_ratings:
-            assert call.started < killed_at + 1.0 and call.status == 503, call
+            assert call.started < killed_at + 1.0 and call.status in (503, 0), call
 
         # The survivor answered, alone, after the kill, and still does.
         after = [c for c in asks if c.started > killed_at + 1.0]
