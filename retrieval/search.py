@@ -116,7 +116,7 @@ class HybridSearcher:
 
     def _heading_form(self, i: int) -> tuple[str, set[str]]:
         """Search form and token set of chunk i's nearest heading, computed on first use and kept
-        (every question reranks the passages it retrieves: this was the costliest step left)."""
+        (before, every question recomputed it for every passage it reranked)."""
         if i not in self._heading_forms:
             form = search_form(section_leaf(self.chunks[i].section))
             self._heading_forms[i] = (form, set(tokenize(form)))
