@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -17,6 +18,18 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from bench.services import free_port  # noqa: E402  (shared with the benchmarks)
+
+
+def sse_events(text: str) -> list[tuple[str, dict]]:
+    """(event name, decoded data) of each event in a server-sent-events body."""
+    events = []
+    for block in text.replace("\r\n", "\n").split("\n\n"):
+        lines = block.split("\n")
+        name = next((line[6:].strip() for line in lines if line.startswith("event:")), "message")
+        data = [line[5:].removeprefix(" ") for line in lines if line.startswith("data:")]
+        if data:
+            events.append((name, json.loads("\n".join(data))))
+    return events
 
 
 def env_without_qa_settings(**settings: str) -> dict[str, str]:

@@ -10,6 +10,7 @@ from html.parser import HTMLParser
 
 import httpx
 import pytest
+from conftest import sse_events
 
 from config import Config
 from language.normalize import has_content_words
@@ -113,17 +114,6 @@ def assert_proper_answer(body: dict, question: str) -> None:
         for citation in body["citations"]:
             assert citation["quote"] in citation["text"]
     assert_no_markup_echoed(body)
-
-
-def sse_events(text: str) -> list[tuple[str, dict]]:
-    events = []
-    for block in text.replace("\r\n", "\n").split("\n\n"):
-        lines = block.split("\n")
-        name = next((line[6:].strip() for line in lines if line.startswith("event:")), "message")
-        data = [line[5:].removeprefix(" ") for line in lines if line.startswith("data:")]
-        if data:
-            events.append((name, json.loads("\n".join(data))))
-    return events
 
 
 # ---------------------------------------------------------------- /api/ask and /api/ask/stream

@@ -13,6 +13,7 @@ import time
 
 import anyio
 import pytest
+from conftest import sse_events
 from fastapi.testclient import TestClient
 
 from answering.deadline import AnswerTimeout, Deadline
@@ -71,17 +72,6 @@ def error_of(response) -> str:
     body = response.json()
     assert set(body) == {"error", "errors"}, body
     return body["error"]
-
-
-def sse_events(text: str) -> list[tuple[str, dict]]:
-    events = []
-    for block in text.replace("\r\n", "\n").split("\n\n"):
-        lines = block.split("\n")
-        name = next((line[6:].strip() for line in lines if line.startswith("event:")), "message")
-        data = [line[5:].removeprefix(" ") for line in lines if line.startswith("data:")]
-        if data:
-            events.append((name, json.loads("\n".join(data))))
-    return events
 
 
 # ---------------------------------------------------------------- history and follow-ups
