@@ -15,8 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from answering.scorer import AnswerScorer, QuestionContext, sentence_features, with_pool_features
-from language.answer_types import states_asked_figure
+from language.answer_types import counted_after_ji, states_asked_figure
 from language.normalize import detect_script, to_simplified, to_traditional
+from language.series import asked_office, names_office, names_other_members
 from qa_types import Citation
 from retrieval.features import QueryTerms, quantities
 from retrieval.search import Candidate, ScoredSentence
@@ -151,8 +152,8 @@ def choose_sentences(
             if not any(same_sentence(p, item) for p in chosen):
                 chosen.append(item)
     chosen.sort(key=lambda p: (p.rank, p.sentence.start))
-    if not answers_the_figure(chosen, ctx, terms):
-        support = 0.0  # a fact of the language, not a matter of degree: see answers_the_figure
+    if not answers_the_figure(chosen, ctx, terms) or not names_the_asked_member(chosen, ctx):
+        support = 0.0  # facts of the language, not matters of degree: see the two functions
     return chosen, support
 
 
@@ -163,8 +164,22 @@ def answers_the_figure(chosen: list[Pick], ctx: QuestionContext, terms: QueryTer
     subject, citing them would give the wrong fact."""
     if any(p.candidate.chunk.kind == "table_row" for p in chosen):
         return True  # a row gives its unit (%, 亿元) in a column of its own, not after the figure
-    unit = terms.slot.unit if terms.slot is not None else ""
-    return states_asked_figure([p.sentence.search_text for p in chosen], ctx.question_form, ctx.kind, unit)
+    unit, counted = (terms.slot.unit, terms.slot.measure) if terms.slot is not None else ("", "")
+    if not unit:
+        unit, counted = counted_after_ji(ctx.question_form)
+    return states_asked_figure([p.sentence.search_text for p in chosen], ctx.question_form, ctx.kind, unit, counted)
+
+
+def names_the_asked_member(chosen: list[Pick], ctx: QuestionContext) -> bool:
+    """A question on one member of a series (二期, 第一批, 2023年) is not answered by sentences
+    that name only other members of it (一期, 四批 in all, 2024年), nor a question on who holds an
+    office (局长) by sentences naming only its deputy or no holder: they state the neighbouring
+    fact, and citing them would give it as the answer."""
+    sentences = [p.sentence.search_text for p in chosen]
+    if names_other_members(ctx.question_form, sentences):
+        return False
+    office = asked_office(ctx.question_form)
+    return not office or names_office(sentences, office)
 
 
 # `打造两个服务型智造基地：` / `重点做好以下三方面工作` announces items that follow it; a sentence

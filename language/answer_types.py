@@ -88,14 +88,19 @@ def asked_kind(question: str) -> str:
     for kind in INTERROGATIVE_KINDS:
         if _QUESTION_PATTERNS[kind].search(question):
             return kind
-    if not _QUESTION_PATTERNS["count"].search(question) and not _HOW_MUCH.search(question):
-        return ""
-    return next((kind for kind in MEASURED_KINDS if _QUESTION_PATTERNS[kind].search(question)), "count")
+    if _QUESTION_PATTERNS["count"].search(question) or _HOW_MUCH.search(question):
+        return next((kind for kind in MEASURED_KINDS if _QUESTION_PATTERNS[kind].search(question)), "count")
+    if _WHAT_IS.search(question):  # "What was the output value …" asks a figure without "how much"
+        return next((kind for kind in MEASURED_KINDS if _QUESTION_PATTERNS[kind].search(question)), "")
+    return ""
 
 
 _HOW_MUCH = re.compile(
     r"多[大高长远重久宽深]|几成|\bhow (?:much|large|big|long|far|high)\b|\bwhat (?:percentage|share)\b", re.I
 )
+
+
+_WHAT_IS = re.compile(r"^\s*what\s+(?:is|was|are|were)\b", re.I)
 
 
 def holds_kind(sentence: str, kind: str) -> bool:
@@ -134,10 +139,23 @@ _LOOSE_FIGURES: dict[str, re.Pattern] = {
 _AREA_WORDS = re.compile(r"面积|占地|\barea\b|\bhectares?\b|\bsquare\b", re.I)
 
 
-def states_asked_figure(sentences: list[str], question: str, kind: str, unit: str) -> bool:
+# 哪天 / 几月几日 / 哪个月 / what date ask for a day or a month, which is written with 月, 日 or 号
+# (6月28日, 3月8日) or as part of a month (上旬, 月底); a sentence naming neither cannot say when.
+_ASKS_DAY = re.compile(
+    r"哪一?天|几月几[日号]|几号|哪个月|什么日期|具体日期|\bwhat date\b|\bwhich day\b|\bon what day\b", re.I
+)
+_DAY = re.compile(
+    r"(?:\d{1,2}|[一二三四五六七八九十]{1,3})\s*[月日号]|[上中下]旬|月[初底末]|当[天日]|同[天日]|次日|翌日"
+)
+
+
+def states_asked_figure(sentences: list[str], question: str, kind: str, unit: str, counted: str = "") -> bool:
     """Whether the sentences (search forms) could answer a question asking for a figure of
     `kind` counted in `unit` ('' for none): one holds a figure of that kind, and one writes a
-    number in that unit. True for a question that asks no figure (FIGURE_KINDS)."""
+    number in that unit or lists the `counted` things (the question's measure, '|'-separated); or, for a question asking a day, one names a day or a month. True for a
+    question that asks neither (FIGURE_KINDS)."""
+    if kind == "date" and _ASKS_DAY.search(question):
+        return any(_DAY.search(s) for s in sentences)
     if kind not in FIGURE_KINDS:
         return True
     if kind == "area" and not _AREA_WORDS.search(question):
@@ -145,10 +163,33 @@ def states_asked_figure(sentences: list[str], question: str, kind: str, unit: st
     loose = _LOOSE_FIGURES.get(kind)
     if not any(holds_kind(s, kind) or (loose is not None and loose.search(s)) for s in sentences):
         return False
-    if not unit:
+    # 个 is the general measure word: 几个孩子 is answered by 3名子女; 个百分点 is a unit of its own.
+    if not unit or (unit == "个" and "个百分点" not in question):
         return True
     money = unit.endswith("元")
-    return any(states_unit(s, unit) or (money and _LOOSE_FIGURES["money"].search(s)) for s in sentences)
+    return any(
+        states_unit(s, unit) or (money and _LOOSE_FIGURES["money"].search(s)) or lists_counted(s, counted)
+        for s in sentences
+    )
+
+
+# 几 joined to its measure word (几家, 几个, 几座) and the thing counted after it (几家骑士团).
+_HOW_MANY_OF = re.compile(r"几\s*([个家项栋座名位条种批期件台套辆人户所处次])\s*([^的，,。？?、\s]{0,6})")
+
+
+def counted_after_ji(question: str) -> tuple[str, str]:
+    """(measure word, thing counted) of a 几-question: ('家', '骑士团') for 身兼几家骑士团的…;
+    ('', '') when it has none."""
+    match = _HOW_MANY_OF.search(question)
+    return (match.group(1), match.group(2)) if match else ("", "")
+
+
+def lists_counted(sentence: str, counted: str) -> bool:
+    """The sentence names the counted things one by one (`甲骑士团、乙骑士团和丙骑士团` for 几家骑士团):
+    a count may be answered by its items, with no number written."""
+    return any(
+        len(word) >= 2 and re.search(re.escape(word) + r"\s*[、和及与]", sentence) for word in counted.split("|")
+    )
 
 
 # Words that make a sentence a question, or glue it together, and say nothing about the content:

@@ -332,3 +332,17 @@ def test_a_figure_in_another_unit_or_none_at_all_is_no_answer(config):
     for question in ("小米汽车马驹桥工厂一期有多少名员工？", "小米汽车是哪一年落户马驹桥智造智能基地的？"):
         answer = lenient.ask(question)
         assert answer.abstained and not answer.citations and answer.support == 0.0, question
+
+
+def test_a_neighbouring_phase_year_or_no_holder_of_the_office_is_no_answer(config):
+    """Even a scorer that answers nearly everything does not cite 小米汽车一期 for a question on
+    its second phase, 2024年 for 2025年, or a sentence naming no 董事长 for who holds that office."""
+    lenient = QA.load(config, scorer=hand_scorer(threshold=1e-9), llm=False)
+    assert not lenient.ask("小米汽车一期占地面积有多大？").abstained
+    for question in (
+        "小米汽车二期占地面积有多大？",
+        "到2025年，绿色工厂达到几家？",
+        "小米汽车的董事长是谁？",
+    ):
+        answer = lenient.ask(question)
+        assert answer.abstained and not answer.citations and answer.support == 0.0, question

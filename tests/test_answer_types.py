@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from language.answer_types import asked_kind, holds_kind, states_asked_figure
+from language.answer_types import asked_kind, counted_after_ji, holds_kind, states_asked_figure
 
 
 @pytest.mark.parametrize(
@@ -22,6 +22,9 @@ from language.answer_types import asked_kind, holds_kind, states_asked_figure
         ("经开区推动的重点产业有哪些？", "list"),
         ("When did Xiaomi's Majuqiao plant start mass production?", "date"),
         ("萌蒂(中国)制药有限公司是由谁共同投资的？", "person"),
+        # "What was the …" asks a figure when it names a measure, without "how much"
+        ("What was Majuqiao town's gross industrial output value in 2020?", "money"),
+        ("What was the main theme of the conference?", ""),
         ("马驹桥镇的定位是什么？", ""),
     ],
 )
@@ -82,3 +85,51 @@ def test_no_kind_holds_nothing():
 )
 def test_states_asked_figure(sentence, question, kind, unit, states):
     assert states_asked_figure([sentence], question, kind, unit) is states
+
+
+GREEN_FACTORIES = (  # seeds/002
+    "加大碳中和、可再生能源替代等企业绿色化技术改造项目支持力度，重点支持蒙牛等企业建成一批具有示范带动作用的绿色工厂"
+)
+
+
+@pytest.mark.parametrize(
+    "sentence, question, states",
+    [
+        # seeds/000: 哪天 asks for a day; a sentence without one cannot say it
+        ("马驹桥镇汽车产业协同发展大会隆重召开，汽车产业联盟正式成立", "汽车产业联盟具体是哪天成立的？", False),
+        (
+            "华海清科集成电路高端装备研发及产业化项目于2023年6月28日在马驹桥智能制造基地开工建设",
+            "华海清科项目是哪天开工的？",
+            True,
+        ),
+        # 什么时候 may be answered by a year or an era: not refused here
+        ("小米汽车一期预计2024年实现量产", "小米汽车一期什么时候量产？", True),
+    ],
+)
+def test_a_question_asking_a_day_needs_a_day_or_month(sentence, question, states):
+    assert states_asked_figure([sentence], question, "date", "") is states
+
+
+@pytest.mark.parametrize(
+    "question, unit_and_counted",
+    [
+        ("2022年经开区建成了几家绿色工厂？", ("家", "绿色工厂")),
+        ("卡洛身兼几家骑士团的大团长职位？", ("家", "骑士团")),
+        ("小米汽车一期预计什么时候量产？", ("", "")),
+    ],
+)
+def test_counted_after_ji(question, unit_and_counted):
+    assert counted_after_ji(question) == unit_and_counted
+
+
+def test_a_count_in_a_measure_word_needs_that_word_or_the_items_listed():
+    # seeds/002: 一批 names no number of factories
+    assert not states_asked_figure([GREEN_FACTORIES], "经开区建成了几家绿色工厂？", "count", "家", "绿色工厂")
+    # CMRC: the orders named one by one answer 几家骑士团
+    orders = "卡洛还是圣乔治康斯坦丁骑士团、圣斐迪南骑士团、圣真纳罗骑士团和弗朗切斯科一世王家骑士团的大团长。"
+    assert states_asked_figure([orders], "卡洛身兼几家骑士团的大团长职位？", "count", "家", "骑士团")
+    # CMRC: 个 is the general measure word, answered by any other (3名子女)
+    children = "林永康大学毕业，获工商管理硕士学位，1996年加入公署，已婚，育有3名子女。"
+    assert states_asked_figure([children], "林永康有几个孩子？", "count", "个", "孩子")
+    # seeds/000: 个百分点 is a unit of its own, not the general measure word
+    assert not states_asked_figure(["森林覆盖率显著提高"], "森林覆盖率提高了多少个百分点？", "count", "个", "百分点")
