@@ -23,6 +23,7 @@ Metrics (None when their denominator is empty):
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -99,7 +100,13 @@ def judge_item(item: GoldItem, row: dict) -> ItemJudgement:
     )
 
 
+# The answer's citation markers ([1], [2] after each quoted sentence) are references, not content:
+# a gold answer running across two quoted sentences must match with the marker between them gone.
+CITATION_MARKER = re.compile(r"\[\d{1,2}\]")
+
+
 def answer_is_right(item: GoldItem, answer: str) -> bool:
+    answer = CITATION_MARKER.sub("", answer)
     if item.alternatives:
         return any(contains_normalised(answer, a) for a in item.alternatives)
     return all(contains_normalised(answer, m) for m in item.must_include)

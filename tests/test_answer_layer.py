@@ -315,6 +315,15 @@ def test_answer_is_right_with_alternatives():
     assert not answer_is_right(plain, "优良水体比例50%。")
 
 
+def test_answer_is_right_across_quoted_sentences():
+    """A CMRC answer running over two sentences matches the answer that quotes both, with the
+    citation marker between them; a marker's digit is no figure of the answer."""
+    item = gold("成公英为什么投降曹操？", ("阎行不敌，有意撤退；此时韩遂逝世",), "阎行不敌，有意撤退；此时韩遂逝世")
+    assert answer_is_right(item, "成公英攻打阎行，阎行不敌，有意撤退；[1]此时韩遂逝世，成公英唯有投降曹操。[2]")
+    rank = gold("蒙泰罗获得第几名？", ("第3名",), "获得第3名")
+    assert not answer_is_right(rank, "2005年美国大奖赛，只有3支车队的6辆赛车起跑，第[3]名")
+
+
 def test_is_evidence_on_a_cmrc_like_item():
     """A sentence stating the answer inside the quote's wording is evidence; the same answer string
     in an unrelated sentence, or a sentence of another document, is not."""
