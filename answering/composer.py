@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from answering.scorer import AnswerScorer, QuestionContext, sentence_features, with_pool_features
-from language.answer_types import counted_after_ji, states_asked_figure
+from language.answer_types import counted_after_ji, english_unit, states_asked_figure
 from language.normalize import detect_script, to_simplified, to_traditional
 from language.series import asked_office, names_office, names_other_members
 from qa_types import Citation
@@ -167,6 +167,7 @@ def answers_the_figure(chosen: list[Pick], ctx: QuestionContext, terms: QueryTer
     unit, counted = (terms.slot.unit, terms.slot.measure) if terms.slot is not None else ("", "")
     if not unit:
         unit, counted = counted_after_ji(ctx.question_form)
+    unit = unit or english_unit(ctx.question_form)
     return states_asked_figure([p.sentence.search_text for p in chosen], ctx.question_form, ctx.kind, unit, counted)
 
 

@@ -184,6 +184,30 @@ def counted_after_ji(question: str) -> tuple[str, str]:
     return (match.group(1), match.group(2)) if match else ("", "")
 
 
+# Units an English question counts in, as the documents write them after the number (32天, 2.4万亩).
+_ENGLISH_UNITS = {
+    "days": "天",
+    "hectares": "公顷",
+    "mu": "亩",
+    "square meters": "平方米",
+    "square metres": "平方米",
+    "square kilometers": "平方公里",
+    "square kilometres": "平方公里",
+    "kilometers": "公里",
+    "kilometres": "公里",
+    "tons": "吨",
+    "tonnes": "吨",
+    "vehicles": "辆",
+    "households": "户",
+}
+
+
+def english_unit(question: str) -> str:
+    """The unit of an English how-many question, in Chinese ('天' for `How many days of …`); ''."""
+    lowered = question.lower()
+    return next((zh for en, zh in _ENGLISH_UNITS.items() if re.search(rf"\bhow many (?:\w+ )?{en}\b", lowered)), "")
+
+
 def lists_counted(sentence: str, counted: str) -> bool:
     """The sentence names the counted things one by one (`甲骑士团、乙骑士团和丙骑士团` for 几家骑士团):
     a count may be answered by its items, with no number written."""

@@ -46,6 +46,33 @@ _ASKED_HOLDER = re.compile(
 )
 
 
+# The same in English questions over Chinese documents: who holds an office (its Chinese titles, a
+# deputy's with 副), and which phase or batch is asked (phase II, the second phase, the first batch).
+_ENGLISH_OFFICES = {
+    "director": "局长|主任|总监",
+    "chairman": "董事长|主席",
+    "chairwoman": "董事长|主席",
+    "general manager": "总经理",
+    "president": "总裁|总经理|院长|校长|主席",
+    "mayor": "市长|镇长|区长|县长",
+    "party secretary": "书记",
+    "secretary": "书记|秘书长",
+    "head": "局长|主任|长",
+}
+_ASKED_HOLDER_ENGLISH = re.compile(
+    r"\bwho (?:is|was|are|were) (?:the |its )?(deputy |vice )?("
+    + "|".join(sorted(_ENGLISH_OFFICES, key=len, reverse=True))
+    + r")\b",
+    re.I,
+)
+_ENGLISH_ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5}
+_ROMAN = {"i": 1, "ii": 2, "iii": 3, "iv": 4, "v": 5}
+_ENGLISH_SERIES = {"phase": "期", "batch": "批"}
+_ENGLISH_MEMBER = re.compile(
+    r"\b(?:(first|second|third|fourth|fifth) (phase|batch)|(phase|batch) (\d|i{1,3}|iv|v)\b)", re.I
+)
+
+
 def _value(numeral: str) -> int | None:
     if numeral == "首":
         return 1
@@ -82,6 +109,10 @@ def series_members(text: str, *, question: bool = False) -> dict[str, set[int]]:
             years.add(int(match.group(1)))
     if question:
         years.update(int(y) for y in _YEAR_ENGLISH.findall(text))
+        for match in _ENGLISH_MEMBER.finditer(text.lower()):
+            ordinal, word, word_after, number = match.groups()
+            value = _ENGLISH_ORDINALS[ordinal] if ordinal else (int(number) if number.isdigit() else _ROMAN[number])
+            members.setdefault(_ENGLISH_SERIES[word or word_after], set()).add(value)
     if years:
         members["年"] = years
     return members
@@ -102,16 +133,26 @@ def names_other_members(question: str, sentences: list[str]) -> bool:
 
 def asked_office(question: str) -> str:
     """The title of office whose holder the question asks for ('' for none): 董事长 in
-    `北京凌天智能装备集团的董事长叫什么？`, 副局长 in `…的副局长是谁`."""
+    `北京凌天智能装备集团的董事长叫什么？`, 副局长 in `…的副局长是谁`; its Chinese titles,
+    '|'-separated, for an English question (`Who is the director of …` -> 局长|主任|总监)."""
     match = _ASKED_HOLDER.search(question)
-    return match.group(1) if match else ""
+    if match:
+        return match.group(1)
+    match = _ASKED_HOLDER_ENGLISH.search(question)
+    if not match:
+        return ""
+    deputy, office = match.groups()
+    titles = _ENGLISH_OFFICES[office.lower()].split("|")
+    return "|".join(("副" + t) if deputy else t for t in titles)
 
 
 def names_office(sentences: list[str], office: str) -> bool:
-    """Some sentence writes the title `office` itself, not only its deputy (副局长 for 局长)."""
-    deputy_allowed = office.startswith("副")
-    for sentence in sentences:
-        for match in re.finditer(re.escape(office), sentence):
-            if deputy_allowed or not sentence[: match.start()].endswith("副"):
-                return True
+    """Some sentence writes the title `office` ('|'-separated alternatives) itself, not only its
+    deputy (副局长 for 局长)."""
+    for title in office.split("|"):
+        deputy_allowed = title.startswith("副")
+        for sentence in sentences:
+            for match in re.finditer(re.escape(title), sentence):
+                if deputy_allowed or not sentence[: match.start()].endswith("副"):
+                    return True
     return False

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from language.answer_types import asked_kind, counted_after_ji, holds_kind, states_asked_figure
+from language.answer_types import asked_kind, counted_after_ji, english_unit, holds_kind, states_asked_figure
 
 
 @pytest.mark.parametrize(
@@ -133,3 +133,11 @@ def test_a_count_in_a_measure_word_needs_that_word_or_the_items_listed():
     assert states_asked_figure([children], "林永康有几个孩子？", "count", "个", "孩子")
     # seeds/000: 个百分点 is a unit of its own, not the general measure word
     assert not states_asked_figure(["森林覆盖率显著提高"], "森林覆盖率提高了多少个百分点？", "count", "个", "百分点")
+
+
+def test_english_unit():
+    assert english_unit("How many days of good air quality did Beijing E-Town record in 2022?") == "天"
+    assert english_unit("How many square meters does Xiaomi's first phase cover?") == "平方米"
+    assert english_unit("How many companies are in the alliance?") == ""  # 家 or 个: the documents vary
+    # seeds/003: a concentration is no count of days
+    assert not states_asked_figure(["PM2.5 累计浓度 32 微克/立方米，同比下降 8.6%；"], "how many days", "count", "天")

@@ -91,3 +91,17 @@ def test_a_deputy_does_not_name_the_office():
     assert names_office([DEPUTY], "副局长")
     assert names_office([DIRECTOR_AND_BOARD], "总经理")
     assert not names_office(["作为高端安全装备的领跑者，总部位于马驹桥的北京凌天智能装备集团股份有限公司"], "董事长")
+
+
+def test_english_questions_name_series_members_and_offices():
+    assert series_members("When will phase II of the JD headquarters open?", question=True) == {"期": {2}}
+    assert series_members("How much was invested in the first batch in 2023?", question=True) == {
+        "批": {1},
+        "年": {2023},
+    }
+    assert names_other_members("How large is the second phase of Xiaomi's plant?", [PHASE_ONE])
+    director = asked_office("Who is the director of Beijing E-Town's Science and Technology Innovation Bureau?")
+    assert director == "局长|主任|总监"
+    deputy = search_form("北京經濟技術開發區科技創新局副局長姜智慧介紹")  # seeds/004
+    assert not names_office([deputy], director)
+    assert names_office([deputy], asked_office("Who is the deputy director of the bureau?"))
