@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from answering.scorer import AnswerScorer, QuestionContext, sentence_features, with_pool_features
 from language.answer_types import counted_after_ji, english_unit, states_asked_figure
 from language.normalize import detect_script, to_simplified, to_traditional
-from language.series import asked_office, names_office, names_other_members
+from language.series import asked_office, asks_year_not_given, names_office, names_other_members
 from qa_types import Citation
 from retrieval.features import QueryTerms, quantities
 from retrieval.search import Candidate, ScoredSentence
@@ -152,7 +152,7 @@ def choose_sentences(
             if not any(same_sentence(p, item) for p in chosen):
                 chosen.append(item)
     chosen.sort(key=lambda p: (p.rank, p.sentence.start))
-    if not answers_the_figure(chosen, ctx, terms) or not names_the_asked_member(chosen, ctx):
+    if not answers_the_figure(chosen, ctx, terms) or not names_the_asked_member(chosen, ctx, documents_text):
         support = 0.0  # facts of the language, not matters of degree: see the two functions
     return chosen, support
 
@@ -171,13 +171,16 @@ def answers_the_figure(chosen: list[Pick], ctx: QuestionContext, terms: QueryTer
     return states_asked_figure([p.sentence.search_text for p in chosen], ctx.question_form, ctx.kind, unit, counted)
 
 
-def names_the_asked_member(chosen: list[Pick], ctx: QuestionContext) -> bool:
+def names_the_asked_member(chosen: list[Pick], ctx: QuestionContext, documents_text: dict[str, str]) -> bool:
     """A question on one member of a series (二期, 第一批, 2023年) is not answered by sentences
-    that name only other members of it (一期, 四批 in all, 2024年), nor a question on who holds an
+    that name only other members of it (一期, 四批 in all, 2024年), nor by documents that never
+    write the asked year, nor a question on who holds an
     office (局长) by sentences naming only its deputy or no holder: they state the neighbouring
     fact, and citing them would give it as the answer."""
     sentences = [p.sentence.search_text for p in chosen]
     if names_other_members(ctx.question_form, sentences):
+        return False
+    if asks_year_not_given(ctx.question_form, [documents_text[d] for d in {p.candidate.chunk.doc for p in chosen}]):
         return False
     office = asked_office(ctx.question_form)
     return not office or names_office(sentences, office)

@@ -12,6 +12,8 @@ fact, not the asked one; so does a sentence that names only the deputy, or no ho
 from __future__ import annotations
 
 import re
+import unicodedata
+from functools import lru_cache
 
 _DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 _NUMERAL = r"\d{1,2}|[一二两三四五六七八九十]{1,3}|首"
@@ -129,6 +131,19 @@ def names_other_members(question: str, sentences: list[str]) -> bool:
         for word, values in series_members(sentence).items():
             stated.setdefault(word, set()).update(values)
     return any(word in stated and not (values & stated[word]) for word, values in asked.items())
+
+
+@lru_cache(maxsize=1024)
+def years_named(document_text: str) -> frozenset[int]:
+    """Every year a document writes, a comparison's base year included (NFKC: ２０２２年 too)."""
+    return frozenset(series_members(unicodedata.normalize("NFKC", document_text), question=True).get("年", ()))
+
+
+def asks_year_not_given(question: str, document_texts: list[str]) -> bool:
+    """The question asks about a year that none of the documents ever writes: whatever figure they
+    give, it is not that year's (a work summary of 2022 does not state 2020's output)."""
+    asked = series_members(question, question=True).get("年")
+    return bool(asked) and not any(asked & years_named(text) for text in document_texts)
 
 
 def asked_office(question: str) -> str:

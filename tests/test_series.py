@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from language.normalize import search_form
-from language.series import asked_office, names_office, names_other_members, series_members
+from language.series import asked_office, asks_year_not_given, names_office, names_other_members, series_members
+
+SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 
 # seeds/000, seeds/003, seeds/004 (004 is traditional script with pinyin; the rules read search forms)
 PHASE_ONE = "同样位于马驹桥镇的总投资近500亿元的芯片龙头企业中芯京城一期已投产，项目预计2024年全面建成达产"
@@ -105,3 +109,12 @@ def test_english_questions_name_series_members_and_offices():
     deputy = search_form("北京經濟技術開發區科技創新局副局長姜智慧介紹")  # seeds/004
     assert not names_office([deputy], director)
     assert names_office([deputy], asked_office("Who is the deputy director of the bureau?"))
+
+
+def test_a_year_no_document_writes_is_not_answered():
+    summary = (SEEDS / "003_1c05df24331652f3.txt").read_text(encoding="utf-8")  # the 2022 work summary
+    assert asks_year_not_given("2019年经开区地区生产总值是多少？", [summary])
+    assert not asks_year_not_given("2022年经开区地区生产总值增长多少？", [summary])
+    assert not asks_year_not_given("经开区地区生产总值增长多少？", [summary])  # no year asked
+    # the year in another cited document is enough
+    assert not asks_year_not_given("2019年经开区地区生产总值是多少？", [summary, "2019年全区地区生产总值"])
