@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from answering.followup import rewrite_followup
+from answering.followup import rewrite_followup, subject_of
 from language.normalize import search_form
 from retrieval.lexical import tokenize
 
@@ -24,6 +24,11 @@ _COMPARISON = re.compile(
 # A topic written once before a colon, then asked about in several questions
 # (`北京亦庄承接“三城”科技成果：2022年承接了多少项？累计承接了多少项？`), belongs to every part.
 _TOPIC = re.compile(r"^([^？?；;：:]{2,40})[：:](?=.*[？?；;].*\S)")
+# A Chinese clause opening with an adverb of time or sequence, or with its question word, has no
+# subject of its own: it shares the first clause's (`华海清科项目…处于什么阶段？后来何时开工建设？`).
+_ZERO_SUBJECT = re.compile(
+    r"^(?:后来|随后|之后|此后|然后|最终|最后|目前|现在|当前|同时|并且|一共|总共|共计|累计|又|还|也|再|何时|什么时候|哪一?年|哪天|是否|能否|预计|计划)"
+)
 MIN_PART_CHARS = 4
 MIN_OWN_TERMS = 3
 
@@ -48,7 +53,19 @@ def split_compound(question: str, lang: str) -> list[str]:
     if topic:
         return [topic.group(0) + p for p in parts]
     first = parts[0]
-    return [first] + [rewrite_followup(p, [{"role": "user", "content": first}]) for p in parts[1:]]
+    return [first] + [_standalone(p, first) for p in parts[1:]]
+
+
+def _standalone(part: str, first: str) -> str:
+    """A later part made standalone against the first: as a follow-up (它 -> SMC), or, when it has
+    no subject of its own, with the first part's subject put before it."""
+    rewritten = rewrite_followup(part, [{"role": "user", "content": first}])
+    if rewritten != part:
+        return rewritten
+    subject = subject_of(search_form(first))
+    if subject and subject not in search_form(part) and _ZERO_SUBJECT.match(search_form(part)):
+        return subject + part
+    return part
 
 
 def asks_to_compare(question: str) -> bool:

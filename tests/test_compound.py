@@ -29,3 +29,15 @@ def test_a_later_part_leaning_on_the_first_gets_its_subject():
         "SMC在经开区2022年工作总结中被称为什么规模的企业？",
         "SMC的天津工厂去年年产值是多少？",
     ]
+
+
+def test_a_later_part_without_a_subject_shares_the_first_parts():
+    """Chinese drops the subject of a clause opening with 后来 / 目前 / 一共 / 何时: it is the first's."""
+    question = "华海清科项目在经开区2022年工作总结中处于什么阶段？后来何时开工建设？"
+    assert split_compound(question, "zh-Hans") == [
+        "华海清科项目在经开区2022年工作总结中处于什么阶段？",
+        "华海清科项目后来何时开工建设？",
+    ]
+    # a part with a subject of its own keeps it
+    question = "小米汽车一期占地多大？北京奔驰在京津冀有多少家供应商？"
+    assert split_compound(question, "zh-Hans") == ["小米汽车一期占地多大？", "北京奔驰在京津冀有多少家供应商？"]
