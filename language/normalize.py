@@ -41,6 +41,9 @@ def close_cjk_spacing(text: str) -> str:
     return _SPACE_AROUND_CJK.sub("", text)
 
 
+# Cached: every sentence a question scores is compared with its chunk's title and heading, the same
+# few strings thousands of times; OpenCC is a third of an answer's CPU time without the cache.
+@lru_cache(maxsize=8192)
 def search_form(text: str) -> str:
     """NFKC + traditional->simplified + CJK spacing closed + runs of spaces collapsed."""
     text = to_simplified(fold_width(text))
@@ -53,6 +56,7 @@ def section_leaf(section: str) -> str:
     return section.rsplit(" › ", 1)[-1]
 
 
+@lru_cache(maxsize=1024)  # asked of the same question at several stages of one answer
 def detect_script(text: str) -> str:
     """'zh-Hant', 'zh-Hans' or 'en' for a question: the answer follows the asker's script.
     Markup around a question (`<b>…</b>`) does not make it English."""
