@@ -13,7 +13,7 @@ from pathlib import Path
 from server.database_url import database_url_problem, redact_url
 
 REPO_ROOT = Path(__file__).resolve().parent
-EMBEDDING_RUNTIMES = ("onnx", "torch")  # embedding.embedders.RUNTIMES
+EMBEDDING_RUNTIMES = ("onnx", "onnx-int8", "torch")  # embedding.embedders.RUNTIMES
 SENTENCE_VECTOR_MODES = ("separate", "chunk_pass")  # store.index_files reads the default from here too
 # A question (1,000 characters) and its history (20,000 in all; server/api_models.py) as JSON with
 # every character escaped (`\\u554f`, 6 bytes): a body limit below this would refuse valid requests.
@@ -32,7 +32,11 @@ class Config:
     index_dir: Path = REPO_ROOT / "index"  # QA_INDEX_DIR: chunks.jsonl, manifest.json, FAISS file
     model_cache: Path = Path(_default_cache())  # QA_MODEL_CACHE: model weights and embedding cache
     embedder: str = "embeddinggemma"  # QA_EMBEDDER: embeddinggemma | use-m3 | any sentence-transformers name/path
-    embedding_runtime: str = "onnx"  # QA_EMBEDDING_RUNTIME: onnx | torch (EmbeddingGemma; same vectors)
+    # QA_EMBEDDING_RUNTIME (EmbeddingGemma only): onnx | torch give the same vectors; onnx-int8 runs
+    # its linear layers in int8 (embedding/onnx_quantize.py), close to but not the fp32 vectors, so it
+    # is another embedder: `embedder` becomes "embeddinggemma@int8" (the name the index manifest and
+    # the embedding cache record; QA_EMBEDDER=embeddinggemma@int8 selects it too).
+    embedding_runtime: str = "onnx"
     host: str = "127.0.0.1"  # QA_HOST
     port: int = 7860  # QA_PORT
     root_path: str = ""  # QA_ROOT_PATH: sub-path when served behind a reverse proxy, e.g. /qa
@@ -98,6 +102,11 @@ class Config:
             raise ValueError(
                 f"QA_EMBEDDING_RUNTIME={self.embedding_runtime!r} is not one of: {', '.join(EMBEDDING_RUNTIMES)}"
             )
+        from embedding.embedders import configured_embedder
+
+        embedder, runtime = configured_embedder(self.embedder, self.embedding_runtime)
+        object.__setattr__(self, "embedder", embedder)  # frozen: set once, here
+        object.__setattr__(self, "embedding_runtime", runtime)
         if self.sentence_vectors not in SENTENCE_VECTOR_MODES:
             raise ValueError(
                 f"QA_SENTENCE_VECTORS={self.sentence_vectors!r} is not one of: {', '.join(SENTENCE_VECTOR_MODES)}"

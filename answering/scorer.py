@@ -332,6 +332,9 @@ def load_scorer(embedder: str, path: Path = WEIGHTS_FILE) -> AnswerScorer:
         raise ScorerUnavailableError(
             f"answer scorer weights unreadable at {path} ({exc}); fit them with: python -m eval train"
         ) from None
+    base = embedder.partition("@")[0]  # a quantised variant (embeddinggemma@int8) without weights of its own
+    if embedder not in data and base != embedder and base in data:  # ... uses its model's: same questions asked
+        return AnswerScorer.from_json(embedder, data[base])
     if embedder not in data:
         raise ScorerUnavailableError(
             f"no answer scorer fitted for embedder {embedder!r} in {path}; fit one with: "

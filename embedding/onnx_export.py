@@ -56,21 +56,30 @@ class OnnxExportError(RuntimeError):
 EXPECTED_MODULES = ["Transformer", "Pooling", "Dense", "Dense", "Normalize"]
 
 
-def export_dir(model_dir: Path, *, spans: bool = False) -> Path:
-    """Where the export of the weights in `model_dir` lives: named by their sha256 (from the
-    fetch marker), so it can never be used with other weights."""
+def graph_dir(model_dir: Path, kind: str) -> Path:
+    """Where a graph of `kind` ("onnx", "onnx-spans", "onnx-int8" …) made from the weights in
+    `model_dir` lives: named by their sha256 (from the fetch marker), so it can never be used with
+    other weights."""
     marker = json.loads((Path(model_dir) / MARKER_NAME).read_text(encoding="utf-8"))
     digest = marker["sha256"]["model.safetensors"]
-    kind = "onnx-spans" if spans else "onnx"
     return Path(model_dir).parent / f"{MODEL_DIRNAME}-{kind}-{digest[:16]}"
 
 
-def is_exported(model_dir: Path, *, spans: bool = False) -> bool:
+def is_made(model_dir: Path, kind: str, marker: str) -> bool:
+    """The graph of `kind` is complete: its model and the marker written last (see publish)."""
     try:
-        folder = export_dir(model_dir, spans=spans)
+        folder = graph_dir(model_dir, kind)
     except (OSError, ValueError, KeyError):
         return False
-    return (folder / EXPORT_MARKER).is_file() and (folder / ONNX_FILE).is_file()
+    return (folder / marker).is_file() and (folder / ONNX_FILE).is_file()
+
+
+def export_dir(model_dir: Path, *, spans: bool = False) -> Path:
+    return graph_dir(model_dir, "onnx-spans" if spans else "onnx")
+
+
+def is_exported(model_dir: Path, *, spans: bool = False) -> bool:
+    return is_made(model_dir, "onnx-spans" if spans else "onnx", EXPORT_MARKER)
 
 
 def _span_module(torch, model):
@@ -181,26 +190,20 @@ def export_onnx(model_dir: Path, log: Log = print, *, spans: bool = False) -> Pa
         cosine = float(np.min(np.sum(got * expected, axis=-1)))
         if cosine < MIN_COSINE:
             raise OnnxExportError(f"the ONNX export does not reproduce the PyTorch vectors (cosine {cosine:.6f})")
-        (partial / EXPORT_MARKER).write_text(
-            json.dumps(
-                {
-                    "source": str(model_dir),
-                    "torch": torch.__version__,
-                    "onnxruntime": onnxruntime.__version__,
-                    "opset": OPSET,
-                    "graph": "span pooling" if spans else "sentence vector",
-                    "probe_min_cosine": round(cosine, 8),
-                    "exported_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                },
-                indent=2,
-            )
-            + "\n",
-            encoding="utf-8",
+        publish(
+            partial,
+            target,
+            EXPORT_MARKER,
+            {
+                "source": str(model_dir),
+                "torch": torch.__version__,
+                "onnxruntime": onnxruntime.__version__,
+                "opset": OPSET,
+                "graph": "span pooling" if spans else "sentence vector",
+                "probe_min_cosine": round(cosine, 8),
+                "exported_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            },
         )
-        if target.exists():  # another process finished first
-            shutil.rmtree(partial, ignore_errors=True)
-        else:
-            partial.rename(target)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
@@ -208,8 +211,20 @@ def export_onnx(model_dir: Path, log: Log = print, *, spans: bool = False) -> Pa
     return target
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m embedding.onnx_export", description=__doc__.split("\n")[0])
+def publish(partial: Path, target: Path, marker: str, facts: dict) -> None:
+    """Finish a graph made in `partial`: write its marker (what it is, how it was checked), then
+    rename the folder to `target` in one step; if another process finished first, theirs stays."""
+    (partial / marker).write_text(json.dumps(facts, indent=2) + "\n", encoding="utf-8")
+    if target.exists():
+        shutil.rmtree(partial, ignore_errors=True)
+    else:
+        partial.rename(target)
+
+
+def run_cli(prog: str, description: str, make: Callable[..., Path], argv: Sequence[str] | None) -> int:
+    """`python -m <prog> [--cache DIR] [--spans]`: fetch the weights if needed, make the graph with
+    `make(model_dir, log=..., spans=...)`, print where it is."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--cache", type=Path, default=None, help="models folder (default: $QA_MODEL_CACHE/models)")
     parser.add_argument(
         "--spans", action="store_true", help="the per-span pooling graph (QA_SENTENCE_VECTORS=chunk_pass)"
@@ -220,12 +235,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     cache = args.cache or default_cache_dir()
     try:
         model_dir = ensure_embeddinggemma(cache, log=lambda m: print(m, file=sys.stderr))
-        folder = export_onnx(model_dir, log=lambda m: print(m, file=sys.stderr), spans=args.spans)
+        folder = make(model_dir, log=lambda m: print(m, file=sys.stderr), spans=args.spans)
     except OnnxExportError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(folder / ONNX_FILE)
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_cli("python -m embedding.onnx_export", __doc__.split("\n")[0], export_onnx, argv)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 Vectors are L2-normalised, so inner product (IndexFlatIP) is cosine similarity. The cache is a
 SQLite table keyed by (embedder, sha256 of the text embedded): re-ingesting unchanged documents
-embeds nothing.
+embeds nothing. The embedder is its canonical name, quantisation included (``embeddinggemma@int8``
+apart from ``embeddinggemma``), so one model's vectors are never served as another's.
 """
 
 from __future__ import annotations
@@ -79,7 +80,10 @@ class LazyEmbedder(Embedder):
     @property
     def model(self) -> Embedder:
         if self._model is None:
-            self._model = self._load()
+            model = self._load()
+            if model.name != self.name:  # its vectors would be cached and recorded under another's name
+                raise RuntimeError(f"loaded embedder {model.name!r} where {self.name!r} was expected")
+            self._model = model
         return self._model
 
     @property
