@@ -1,4 +1,4 @@
-"""python -m bench [--quick] [--only ingest,query,http,scale,replicas] [--keep]
+"""python -m bench [--quick] [--only ingest,query,http,scale,replicas,quality] [--keep]
 
 Runs the chosen benchmarks in order and writes bench/RESULTS.md (machine, targets, tables).
 --quick: fewer questions and requests, no 60 s run, scale up to 10k chunks: for development.
@@ -16,7 +16,7 @@ from pathlib import Path
 # Progress bars from ingest would bury the summary; subprocesses inherit this too.
 os.environ.setdefault("TQDM_DISABLE", "1")
 
-from bench import http_load, ingest_speed, machine, query_latency, replicas, report, scale  # noqa: E402
+from bench import http_load, ingest_speed, machine, quality, query_latency, replicas, report, scale  # noqa: E402
 from bench.machine import load_average  # noqa: E402
 from bench.workspace import Workspace  # noqa: E402
 
@@ -26,6 +26,7 @@ BENCHMARKS = {
     "http": http_load.run,
     "scale": scale.run,
     "replicas": replicas.run,
+    "quality": quality.run,
 }
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
