@@ -29,7 +29,7 @@ def test_a_path_is_within_the_guard_only_when_no_guarded_metric_drops_more_than_
 
 
 def test_the_section_compares_every_path_with_fp32_onnx_on_both_corpora(monkeypatch, tmp_path):
-    measured = {"embeddinggemma": metrics(0.88, 0.98, 0.85), "embeddinggemma@torch": metrics(0.88, 0.98, 0.85)}
+    measured = {"embeddinggemma@onnx": metrics(0.88, 0.98, 0.85), "embeddinggemma@torch": metrics(0.88, 0.98, 0.85)}
     calls = []
 
     def fake_measure(variant, mode, gold, documents, out):

@@ -15,20 +15,21 @@ import pytest
 # They must only ever be raised as the system improves; never lower one to make a change pass.
 # (For false_abstention, the only lower-is-better entry, "raise" means bring the ceiling down.)
 # Set on 2026-11-27 from eval/REPORT.md (EmbeddingGemma; seeds test 138 questions since g210-g289
-# were added, CMRC test 408), one question of slack below each measured value. They are far under
+# were added, CMRC test 408), one question of slack below each measured value; seeds abstention
+# raised to 0.61 after the series/office rules (REPORT at 2026-11-27 23:00). They are far under
 # the targets of issue 11 (answer accuracy >= 0.92 / 0.90, abstention >= 0.90 / 0.85): raise them
 # as the system gets there.
 FLOORS = {
-    "seeds": {  # measured: hit@5 0.978, hit@1 0.879, P 0.927, R 0.868, acc 0.846, abst 0.596, FA 0.044
+    "seeds": {  # measured: hit@5 0.978, hit@1 0.879, P 0.927, R 0.868, acc 0.846, abst 0.638, FA 0.044
         "hit@5": 0.96,
         "hit@1": 0.86,
         "citation_precision": 0.91,
         "citation_recall": 0.85,
         "answer_accuracy": 0.83,
-        "abstention": 0.57,  # share of unanswerable questions declined
+        "abstention": 0.61,  # share of unanswerable questions declined
         "false_abstention": 0.056,  # ceiling: share of answerable questions wrongly declined
     },
-    "cmrc": {  # measured: hit@5 1.000, hit@1 0.961, P 0.948, R 0.953, acc 0.817, abst 0.846, FA 0.013
+    "cmrc": {  # measured: hit@5 1.000, hit@1 0.961, P 0.948, R 0.953, acc 0.819, abst 0.846, FA 0.013
         "hit@5": 0.99,
         "hit@1": 0.95,
         "citation_precision": 0.93,
