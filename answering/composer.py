@@ -173,10 +173,10 @@ def answers_the_figure(chosen: list[Pick], ctx: QuestionContext, terms: QueryTer
 
 def names_the_asked_member(chosen: list[Pick], ctx: QuestionContext, documents_text: dict[str, str]) -> bool:
     """A question on one member of a series (二期, 第一批, 2023年) is not answered by sentences
-    that name only other members of it (一期, 四批 in all, 2024年), nor by documents that never
-    write the asked year, nor a question on who holds an
-    office (局长) by sentences naming only its deputy or no holder: they state the neighbouring
-    fact, and citing them would give it as the answer."""
+    naming only other members of it (一期, 四批 in all, 2024年), nor by documents that never write
+    the asked year; a question on who holds an office (局长) is not answered by sentences naming
+    only its deputy or no holder. They state the neighbouring fact, and citing them would give it
+    as the answer."""
     sentences = [p.sentence.search_text for p in chosen]
     if names_other_members(ctx.question_form, sentences):
         return False

@@ -59,7 +59,7 @@ _ENGLISH_OFFICES = {
     "mayor": "市长|镇长|区长|县长",
     "party secretary": "书记",
     "secretary": "书记|秘书长",
-    "head": "局长|主任|长",
+    "head": "局长|主任|处长|科长|所长|院长|校长|镇长|区长|市长|县长",
 }
 _ASKED_HOLDER_ENGLISH = re.compile(
     r"\bwho (?:is|was|are|were) (?:the |its )?(deputy |vice )?("
@@ -89,8 +89,9 @@ def _value(numeral: str) -> int | None:
 
 
 def series_members(text: str, *, question: bool = False) -> dict[str, set[int]]:
-    """Series word -> the members `text` names: {'期': {1, 2}, '年': {2023}}. In a question every
-    member counts; in a statement a comparison's base year does not."""
+    """Series word -> the members `text` names: {'期': {1, 2}, '年': {2023}}; a comparison's base
+    year is not one (in `比2021年增长了多少` the question is about another year). `question`: read
+    English ordinals and bare years too."""
     members: dict[str, set[int]] = {}
     for match in _MEMBER.finditer(text):
         ordinal, numeral, word = match.groups()
@@ -105,9 +106,7 @@ def series_members(text: str, *, question: bool = False) -> dict[str, set[int]]:
         if first <= last <= first + 20:
             years.update(range(first, last + 1))
     for match in _YEAR_BEFORE_NIAN.finditer(text):
-        if question or not (
-            _BASE_BEFORE.search(text[: match.start()]) or _BASE_AFTER.match(text[match.end() : match.end() + 6])
-        ):
+        if not (_BASE_BEFORE.search(text[: match.start()]) or _BASE_AFTER.match(text[match.end() : match.end() + 6])):
             years.add(int(match.group(1)))
     if question:
         years.update(int(y) for y in _YEAR_ENGLISH.findall(text))
@@ -136,7 +135,12 @@ def names_other_members(question: str, sentences: list[str]) -> bool:
 @lru_cache(maxsize=1024)
 def years_named(document_text: str) -> frozenset[int]:
     """Every year a document writes, a comparison's base year included (NFKC: ２０２２年 too)."""
-    return frozenset(series_members(unicodedata.normalize("NFKC", document_text), question=True).get("年", ()))
+    text = unicodedata.normalize("NFKC", document_text)
+    years = {int(y) for y in _YEAR_BEFORE_NIAN.findall(text)} | {int(y) for y in _YEAR_ENGLISH.findall(text)}
+    for first, last in _YEAR_RANGE.findall(text):
+        if int(first) <= int(last) <= int(first) + 20:
+            years.update(range(int(first), int(last) + 1))
+    return frozenset(years)
 
 
 def asks_year_not_given(question: str, document_texts: list[str]) -> bool:

@@ -44,8 +44,10 @@ def test_series_members(text, members):
     assert series_members(text) == members
 
 
-def test_question_members_include_base_years_and_english_years():
-    assert series_members("比2021年增长了多少？", question=True) == {"年": {2021}}
+def test_a_base_year_in_the_question_is_not_the_year_asked_and_english_years_are_read():
+    question = "2022年地区生产总值比2021年增长了多少？"
+    assert series_members(question, question=True) == {"年": {2022}}
+    assert not names_other_members(question, ["2022年，地区生产总值比2021年增长20%"])
     assert series_members("What was the output value in 2020?", question=True) == {"年": {2020}}
 
 
