@@ -380,8 +380,8 @@ def _add_targets(
                 ""
                 if met
                 else f"{warm.per_second:.1f} answers/s is all the 2 cores give: concurrent questions share "
-                "query-embedding batches, but each still costs the model ≈ 36 ms of both cores "
-                "(see 'Query latency'), so p50 ≈ clients / answers per second",
+                f"query-embedding batches, but each still costs ≈ {2000 / warm.per_second:.0f} ms of core time "
+                "(the model most of it: see 'Query latency'), so p50 ≈ clients / answers per second",
             )
         )
     if overload is None:
