@@ -152,8 +152,9 @@ _DAY = re.compile(
 def states_asked_figure(sentences: list[str], question: str, kind: str, unit: str, counted: str = "") -> bool:
     """Whether the sentences (search forms) could answer a question asking for a figure of
     `kind` counted in `unit` ('' for none): one holds a figure of that kind, and one writes a
-    number in that unit or lists the `counted` things (the question's measure, '|'-separated); or, for a question asking a day, one names a day or a month. True for a
-    question that asks neither (FIGURE_KINDS)."""
+    number in that unit or lists the `counted` things (the question's measure, '|'-separated).
+    For a question asking a day, one names a day or a month. True for a question that asks
+    neither (FIGURE_KINDS)."""
     if kind == "date" and _ASKS_DAY.search(question):
         return any(_DAY.search(s) for s in sentences)
     if kind not in FIGURE_KINDS:
