@@ -30,7 +30,8 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from embedding.model_fetch import MARKER_NAME, MODEL_DIRNAME, default_cache_dir
@@ -162,10 +163,7 @@ def export_onnx(model_dir: Path, log: Log = print, *, spans: bool = False) -> Pa
             if cosine < MIN_COSINE:
                 raise OnnxExportError(f"span pooling over every token is not the model's vector (cosine {cosine:.6f})")
             expected = wrapped(**inputs).numpy()
-    partial = target.with_name(target.name + f".partial-{os.getpid()}")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    try:
+    with building(target) as partial:
         axes = {
             "input_ids": {0: "batch", 1: "tokens"},
             "attention_mask": {0: "batch", 1: "tokens"},
@@ -204,11 +202,22 @@ def export_onnx(model_dir: Path, log: Log = print, *, spans: bool = False) -> Pa
                 "exported_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             },
         )
+    log(f"ONNX export ready in {time.perf_counter() - started:.0f} s (probe cosine {cosine:.7f})")
+    return target
+
+
+@contextmanager
+def building(target: Path) -> Iterator[Path]:
+    """A fresh folder beside `target` to make a graph in (this process's own), removed if making
+    it fails; `publish` turns it into `target`."""
+    partial = target.with_name(target.name + f".partial-{os.getpid()}")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    try:
+        yield partial
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
-    log(f"ONNX export ready in {time.perf_counter() - started:.0f} s (probe cosine {cosine:.7f})")
-    return target
 
 
 def publish(partial: Path, target: Path, marker: str, facts: dict) -> None:

@@ -26,8 +26,6 @@ served.
 
 from __future__ import annotations
 
-import os
-import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -38,6 +36,7 @@ from embedding.onnx_export import (
     PROBE_TEXTS,
     Log,
     OnnxExportError,
+    building,
     export_onnx,
     graph_dir,
     is_made,
@@ -107,10 +106,7 @@ def quantize_onnx(model_dir: Path, log: Log = print, *, spans: bool = False) -> 
     keep_fp32 = down_projections(graph)
     if not keep_fp32:
         raise OnnxExportError(f"no MLP down-projection found in {source / ONNX_FILE}: not the graph this expects")
-    partial = target.with_name(target.name + f".partial-{os.getpid()}")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    try:
+    with building(target) as partial:
         # (quantize_dynamic writes a shape-inferred copy of the graph, without the weights, beside
         # the fp32 model.onnx for a moment: the models folder must be writable, as for the export.)
         quantize_dynamic(
@@ -144,9 +140,6 @@ def quantize_onnx(model_dir: Path, log: Log = print, *, spans: bool = False) -> 
                 "made_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             },
         )
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
     log(f"int8 graph ready in {time.perf_counter() - started:.0f} s (probe cosine to fp32 {cosine:.4f})")
     return target
 
