@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -324,6 +325,14 @@ class AnswerScorer:
             ) from None
 
 
+def weights_key(embedder: str, fitted: Iterable[str]) -> str | None:
+    """The entry of the weights file that serves `embedder`: its own, else, for a quantised variant
+    (embeddinggemma@int8) without one, its model's (the same questions asked of near vectors)."""
+    fitted = set(fitted)
+    base = embedder.partition("@")[0]
+    return embedder if embedder in fitted else base if base in fitted else None
+
+
 def load_scorer(embedder: str, path: Path = WEIGHTS_FILE) -> AnswerScorer:
     """The fitted scorer for this embedder; an embedder never fitted is an error saying what to run."""
     try:
@@ -332,15 +341,13 @@ def load_scorer(embedder: str, path: Path = WEIGHTS_FILE) -> AnswerScorer:
         raise ScorerUnavailableError(
             f"answer scorer weights unreadable at {path} ({exc}); fit them with: python -m eval train"
         ) from None
-    base = embedder.partition("@")[0]  # a quantised variant (embeddinggemma@int8) without weights of its own
-    if embedder not in data and base != embedder and base in data:  # ... uses its model's: same questions asked
-        return AnswerScorer.from_json(embedder, data[base])
-    if embedder not in data:
+    key = weights_key(embedder, data)
+    if key is None:
         raise ScorerUnavailableError(
             f"no answer scorer fitted for embedder {embedder!r} in {path}; fit one with: "
             f"python -m eval train --embedder {embedder}"
         )
-    return AnswerScorer.from_json(embedder, data[embedder])
+    return AnswerScorer.from_json(embedder, data[key])
 
 
 def save_scorer(scorer: AnswerScorer, path: Path = WEIGHTS_FILE) -> Path:

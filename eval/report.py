@@ -277,12 +277,16 @@ def machine_description() -> str:
 def scorer_note(embedder_name: str, path: Path = SCORER_WEIGHTS) -> str:
     """What the answer scorer of this embedder was fitted on, from its own record in the weights file."""
     shown = _display_path(path)
+    from answering.scorer import weights_key
+
     try:
-        entry = json.loads(Path(path).read_text(encoding="utf-8")).get(embedder_name)
+        weights = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         return f"`{shown}` unreadable ({exc})"
-    if not entry:
+    key = weights_key(embedder_name, weights)
+    if key is None:
         return f"`{shown}` holds no scorer for `{embedder_name}` (fit one with `python -m eval train`)"
+    entry = weights[key]
     data = entry.get("data") or {}
     parts = [
         f"{name}: `{d.get('gold', '?')}`, {d.get('split', '?')} split, {d.get('questions', '?')} questions"
@@ -294,7 +298,7 @@ def scorer_note(embedder_name: str, path: Path = SCORER_WEIGHTS) -> str:
     )
     threshold = f"; abstention threshold {entry['threshold']}" if "threshold" in entry else ""
     return (
-        f"`{shown}` entry `{embedder_name}`, fitted {entry.get('fitted', '(date not recorded)')} {only_tune} "
+        f"`{shown}` entry `{key}`, fitted {entry.get('fitted', '(date not recorded)')} {only_tune} "
         f"(`python -m eval train`; test splits are never read) — {'; '.join(parts) or 'no data recorded'}{threshold}"
     )
 

@@ -356,3 +356,15 @@ def test_a_neighbouring_phase_year_or_no_holder_of_the_office_is_no_answer(confi
     ):
         answer = lenient.ask(question)
         assert answer.abstained and not answer.citations and answer.support == 0.0, question
+
+
+def test_a_quantised_embedder_without_weights_of_its_own_uses_its_models():
+    """The answer scorer and the report's account of it pick the same entry of the weights file."""
+    from answering.scorer import weights_key
+    from eval.report import scorer_note
+
+    assert weights_key("embeddinggemma@int8", {"embeddinggemma", "use-m3"}) == "embeddinggemma"
+    assert weights_key("embeddinggemma@int8", {"embeddinggemma@int8", "embeddinggemma"}) == "embeddinggemma@int8"
+    assert weights_key("use-m3", {"embeddinggemma"}) is None
+    assert "entry `embeddinggemma`" in scorer_note("embeddinggemma@int8")
+    assert "holds no scorer" in scorer_note("some-other-model")
