@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from answering.scorer import AnswerScorer, QuestionContext, sentence_features, with_pool_features
 from language.answer_types import counted_after_ji, english_unit, states_asked_figure
 from language.normalize import detect_script, to_simplified, to_traditional
-from language.series import asked_office, asks_year_not_given, names_office, names_other_members
+from language.series import asked_office, asks_year_not_given, names_office, names_other_members, series_members
 from qa_types import Citation
 from retrieval.features import QueryTerms, quantities
 from retrieval.search import Candidate, ScoredSentence
@@ -178,12 +178,26 @@ def names_the_asked_member(chosen: list[Pick], ctx: QuestionContext, documents_t
     only its deputy or no holder. They state the neighbouring fact, and citing them would give it
     as the answer."""
     sentences = [p.sentence.search_text for p in chosen]
-    if names_other_members(ctx.question_form, sentences):
+    if names_other_members(ctx.question_form, [in_force(p) for p in chosen]):
         return False
     if asks_year_not_given(ctx.question_form, [documents_text[d] for d in {p.candidate.chunk.doc for p in chosen}]):
         return False
     office = asked_office(ctx.question_form)
     return not office or names_office(sentences, office)
+
+
+def in_force(pick: Pick) -> str:
+    """The chosen sentence, led by the closest earlier sentence of its passage that names a year or
+    a phase when it names none itself. A passage keeps speaking of the year or phase it last named
+    (`2022年，…同比增长8%；工业产值同比增长7%`): the second clause is 2022's, and a question on
+    2021 is not answered by it."""
+    text = pick.sentence.search_text
+    if series_members(text):
+        return text
+    for earlier in reversed(pick.candidate.sentences):
+        if earlier.start < pick.sentence.start and series_members(earlier.search_text):
+            return earlier.search_text + text
+    return text
 
 
 # `打造两个服务型智造基地：` / `重点做好以下三方面工作` announces items that follow it; a sentence

@@ -368,3 +368,33 @@ def test_a_quantised_embedder_without_weights_of_its_own_uses_its_models():
     assert weights_key("use-m3", {"embeddinggemma"}) is None
     assert "entry `embeddinggemma`" in scorer_note("embeddinggemma@int8")
     assert "holds no scorer" in scorer_note("some-other-model")
+
+
+def test_the_year_a_passage_speaks_of_holds_for_its_sentences_that_name_none():
+    """seeds/003 states 2022's figures clause by clause after one `2022 年，`: the clause on
+    工业产值 names no year but is 2022's, so it does not answer a question on 2021; it does answer
+    one on 2022, and a clause naming its own year is read by that year."""
+    from answering.composer import in_force, names_the_asked_member
+    from retrieval.search import Candidate
+
+    year_clause = "2022年，亦庄新城预计全年地区生产总值同比增长8%（剔除疫苗因素）；"
+    output_clause = "工业产值同比增长7%（剔除疫苗因素）；"
+    text = year_clause + output_clause
+    sentences = [
+        ScoredSentence(0, len(year_clause), 0.5, 0.5, search_text=year_clause),
+        ScoredSentence(len(year_clause), len(text), 0.5, 0.5, search_text=output_clause),
+    ]
+    chunk = SimpleNamespace(doc="etown.txt", kind="paragraph")
+    passage = Candidate(0, chunk, 1.0, {}, sentences)
+    output = Pick(passage, sentences[1], 0.9, 0)
+    documents = {"etown.txt": text + "2021年同期。"}
+
+    assert in_force(output) == year_clause + output_clause
+    assert in_force(Pick(passage, sentences[0], 0.9, 0)) == year_clause
+
+    def answers(question: str) -> bool:
+        return names_the_asked_member([output], SimpleNamespace(question_form=question), documents)
+
+    assert not answers("2021年亦庄新城工业产值同比增长多少？")
+    assert answers("2022年亦庄新城工业产值同比增长多少？")
+    assert answers("亦庄新城工业产值同比增长多少？")
