@@ -4,8 +4,10 @@
 Each sentence of the top passages is scored by the learned answer scorer (answering/scorer.py):
 the probability that it answers the question. The best sentence leads; further sentences join
 when they score close to it and add something (more of the question's terms, the next clause, a
-second document for a comparison). The pipeline abstains when the best probability is under the
-threshold fitted on the tune split (`python -m eval train`).
+second document for a comparison). A best sentence that leans on the one before (a pronoun, 所以,
+次年) brings it along; one that announces items (两个基地：, 一是…；) brings the items, up to the
+end of its sentence. The pipeline abstains when the best probability is under the threshold
+fitted on the tune split (`python -m eval train`).
 """
 
 from __future__ import annotations
@@ -146,11 +148,16 @@ def choose_sentences(
             chosen.append(context)
         leaning = already or context
     announced = announced_items(chosen[0].sentence.search_text) if terms.asks_list else 0
-    if announced and sentences_after is not None:
-        for cand, sentence in sentences_after(chosen[0].candidate, chosen[0].sentence, announced):
-            item = Pick(cand, sentence, chosen[0].score, chosen[0].rank)
-            if not any(same_sentence(p, item) for p in chosen):
-                chosen.append(item)
+    following = []
+    if sentences_after is not None:
+        if announced:
+            following = sentences_after(chosen[0].candidate, chosen[0].sentence, announced)
+        elif opens_enumeration(chosen[0].sentence.search_text, terms.asks_list):
+            following = rest_of_sentence(sentences_after(chosen[0].candidate, chosen[0].sentence, MAX_CLAUSES))
+    for cand, sentence in following:
+        item = Pick(cand, sentence, chosen[0].score, chosen[0].rank)
+        if not any(same_sentence(p, item) for p in chosen):
+            chosen.append(item)
     chosen.sort(key=lambda p: (p.rank, p.sentence.start))
     if not answers_the_figure(chosen, ctx, terms) or not names_the_asked_member(chosen, ctx, documents_text):
         support = 0.0  # facts of the language, not matters of degree: see the two functions
@@ -220,6 +227,34 @@ def announced_items(sentence_text: str) -> int:
     return min(count, MAX_ANNOUNCED)
 
 
+# A clause that ends in a colon, or opens a numbered series (一是…；, 第一，…；) and ends in a
+# semicolon, is the first part of one sentence whose other parts are the items: quoting it alone
+# cuts the enumeration. The rest of the sentence, up to its full stop, belongs to the answer.
+_OPENS_SERIES = re.compile(r"(?:^|[：:，,])\s*(?:一是|其一|第一|首先|一方面|（一）|\(一\)|①|1[、.])")
+MAX_CLAUSES = 5  # an enumeration quoted to its end, but no further than this many more clauses
+
+
+def opens_enumeration(clause_text: str, asks_list: bool = False) -> bool:
+    """The clause is the first part of an enumeration; for a question asking which ones (哪些),
+    any clause ending in a semicolon is: its sentence's other parts go on listing."""
+    text = clause_text.rstrip()
+    if text.endswith(("：", ":")):
+        return True
+    return text.endswith(("；", ";")) and (asks_list or bool(_OPENS_SERIES.search(text)))
+
+
+def rest_of_sentence(
+    clauses: list[tuple[Candidate, ScoredSentence]],
+) -> list[tuple[Candidate, ScoredSentence]]:
+    """The clauses that follow, up to and including the one ending the sentence (。！？)."""
+    kept = []
+    for cand, clause in clauses:
+        kept.append((cand, clause))
+        if not clause.search_text.rstrip().endswith(("；", ";", "：", ":", "，", ",")):
+            break
+    return kept
+
+
 def _adjacent(a: Pick, b: Pick) -> bool:
     """Neighbouring sentences of one document (`研发投入增长19.6%；` + `发明专利授权增长23.2%。`)."""
     if a.candidate.chunk.doc != b.candidate.chunk.doc:
@@ -232,11 +267,15 @@ def _adjacent(a: Pick, b: Pick) -> bool:
 # sentence: its subject is in the sentence before. A quoted term (`“十三五”期间，…`) is not.
 _QUOTED_SPEECH = re.compile(r"^[“\"「『].*[”\"」』]$", re.S)
 _PRONOUN_START = re.compile(r"^(这些|这种|这个|这家|这|该|其(?![中他余次实])|它|此)")  # 其中/其他… are not subjects
+# A person's pronoun, or a connective of cause or of time relative to the event before (所以,
+# 因此, 次月, 翌年), opening a sentence: it continues the sentence before, which holds whom or
+# what it is about.
+_CONTINUES = re.compile(r"^(他们|她们|他|她|所以|因此|因而|于是|次年|次月|次日|翌年|同年)(?![们人])")
 
 
 def leans_back(sentence_text: str) -> bool:
     text = sentence_text.strip()
-    return bool(_QUOTED_SPEECH.match(text) or _PRONOUN_START.match(text))
+    return bool(_QUOTED_SPEECH.match(text) or _PRONOUN_START.match(text) or _CONTINUES.match(text))
 
 
 def _context_sentence(pick: Pick, sentence_before: SentenceBefore) -> Pick | None:

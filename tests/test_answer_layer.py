@@ -17,7 +17,15 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from answering.composer import ABSTAIN_TEXT, Pick, announced_items, compose, values_differ
+from answering.composer import (
+    ABSTAIN_TEXT,
+    Pick,
+    announced_items,
+    compose,
+    opens_enumeration,
+    rest_of_sentence,
+    values_differ,
+)
 from answering.pipeline import QA
 from answering.scorer import AnswerScorer, LogisticModel
 from config import Config
@@ -245,6 +253,51 @@ def test_announced_items_counts_only_unnamed_items():
     assert announced_items("马驹桥镇围绕蓝天、碧水、净土三大污染防治攻坚战任务") == 0
     assert announced_items("小米汽车落户马驹桥智造智能基地，预计年产能将达到20万辆。") == 0
     assert announced_items("做优做稳四个支柱产业") == 4
+
+
+@pytest.mark.parametrize(
+    "clause, asks_list, opens",
+    [
+        # seeds/004 (search form): the first of two 方面, ending in a semicolon
+        (
+            "一方面,建立交流对接机制,与天津市武清区、东丽区签订战略合作协议,组织5家新能源汽车整车、零部件企业赴两地开展供需精准对接会;",
+            False,
+            True,
+        ),
+        # CMRC trial t-paragraph on 乡里制: a colon announcing 一是…；二是…
+        (
+            "乡里制作为集行政、教化、司法、自我管理和监督于一身的基层组织体系，其职能有四个方面：一是利用地方长老进行「教化」活动，使封建伦理道德深入乡民；",
+            False,
+            True,
+        ),
+        ("各街道办事处，各乡、镇人民政府，区政府各委、办、局，各区属机构：", False, True),  # seeds/002
+        # seeds/001: one of several parallel clauses; only a which-ones question reads on
+        (
+            "西部区域重点发展智慧物流、智能制造、节能环保、金融服务四大产业，小米汽车、中芯国际等16个协同项目有序推进；",
+            False,
+            False,
+        ),
+        (
+            "西部区域重点发展智慧物流、智能制造、节能环保、金融服务四大产业，小米汽车、中芯国际等16个协同项目有序推进；",
+            True,
+            True,
+        ),
+        ("公园内步行栈道穿梭林间，观景台上可观鸟赏水。", True, False),  # a whole sentence
+    ],
+)
+def test_a_clause_opening_an_enumeration_is_read_to_the_end_of_its_sentence(clause, asks_list, opens):
+    assert opens_enumeration(clause, asks_list) is opens
+
+
+def test_rest_of_sentence_stops_at_the_full_stop():
+    clauses = [
+        "二是管理户籍，征敛赋税和徭役；",
+        "三是维护社会治安，以「什伍连坐法」的强力措施，达到维持社会稳定的目的；",
+        "四是通过「乡举里送」，向朝廷推荐官吏。",
+        "乡里制的瓦解始于隋唐。",
+    ]
+    following = [(None, ScoredSentence(0, 0, 0.0, 0.0, search_text=text)) for text in clauses]
+    assert [clause.search_text for _, clause in rest_of_sentence(following)] == clauses[:3]
 
 
 @pytest.mark.parametrize(

@@ -116,6 +116,11 @@ def test_short_sentence_continuing_the_one_before_answers_how_much(gemma_qa):
         ("这是一家面向全球汽车工业提供高档次冷成型金属零部件、安全件、异型件的国家级、市级“小巨人”企业", True),
         ("“十三五”期间，马驹桥镇贯彻落实“乡村振兴”战略，对32个村容村貌和人居环境进行整治", False),  # a quoted term
         ("其中，北京亦庄今年将重点聚焦新能源和智能网联汽车产业", False),  # 其中 does not stand for a subject
+        # CMRC trial paragraphs: a person's pronoun, a connective of cause, of time
+        ("他是国家图书馆首位副馆长，同时是改现名后首位代理馆长。", True),
+        ("所以到了七、八月间，整个玉山箭竹草原呈现一片「碧草如茵」的景致。", True),
+        ("次月，桓玄篡位称帝，降封何皇后为「零陵县君」，并随同安帝及安皇后王神爱迁到寻阳。", True),
+        ("他人的作品", False),  # 他人 (others) names no one before
     ],
 )
 def test_which_sentences_lean_on_the_one_before(sentence, leans):
