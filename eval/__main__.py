@@ -86,12 +86,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="choose the abstention threshold on supports from models fitted without each question's fold "
         "(eval/train.py; off: it did not pay off on the test splits)",
     )
+    train.add_argument(
+        "--cross-validate",
+        action="store_true",
+        help="write nothing; print how the scorer does on tune questions it is not fitted on "
+        "(5 folds, through the pipeline): compare features and settings without reading a test split",
+    )
     return parser
 
 
 def command_train(args) -> int:
-    from eval.train import train
+    from eval.train import cross_validate, train
 
+    if args.cross_validate:
+        result = cross_validate(Config.from_env(), embedder=args.embedder, log=lambda m: print(m, file=sys.stderr))
+        print(json.dumps(result, ensure_ascii=False, indent=2))
+        return 0
     result = train(
         Config.from_env(),
         embedder=args.embedder,

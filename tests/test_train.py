@@ -9,7 +9,7 @@ from answering.scorer import (
     question_features,
     with_pool_features,
 )
-from eval.train import CROSS_FIT_FOLDS, fit_models, fold_of, without_evidence
+from eval.train import CROSS_FIT_FOLDS, MAX_FALSE_ABSTENTION, fit_models, fold_of, held_out_summary, without_evidence
 
 COSINE = FEATURE_NAMES.index("cosine_zh")
 
@@ -58,3 +58,21 @@ def test_cross_fitting_folds_are_stable_and_cover_every_fold():
     assert len(counts) == CROSS_FIT_FOLDS and counts.min() >= 200 / CROSS_FIT_FOLDS / 2
     # the corpus is part of the key: the same id in another corpus is placed independently
     assert [fold_of("cmrc", i) for i in ids] != folds
+
+
+def test_held_out_summary_scores_every_corpus_at_one_threshold():
+    """Supports of held-out tune questions: the threshold declines the most unanswerable ones while
+    no corpus loses more than MAX_FALSE_ABSTENTION of its answerable ones; a right answer under the
+    threshold is declined, so it does not count as answered right."""
+    answerable_a = [(True, 0.5 + i / 100, True) for i in range(30)]  # 0.50 .. 0.79
+    answers = {
+        "a": answerable_a + [(False, 0.1, False), (False, 0.2, False), (False, 0.7, False)],
+        "b": [(True, 0.3, True)] + [(True, 0.9, i % 2 == 0) for i in range(49)] + [(False, 0.05, False)],
+    }
+    summary = held_out_summary(answers)
+    assert 1 / 50 <= MAX_FALSE_ABSTENTION < 1 / 30  # b may lose one answerable question, a none
+    # Under 0.5 (a's lowest answerable); 0.2-0.3 declines as many unanswerable ones as 0.3-0.5 at less cost
+    assert 0.2 < summary["threshold"] <= 0.3
+    assert summary["a"] == {"questions": 33, "abstention": 0.667, "false_abstention": 0.0, "answer_accuracy": 1.0}
+    assert summary["b"]["abstention"] == 1.0 and summary["b"]["false_abstention"] == 0.0
+    assert summary["b"]["answer_accuracy"] == round(26 / 50, 3)  # the 0.3 one and 25 of the 49
