@@ -67,6 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--corpora", default="seeds,cmrc", help="comma-separated corpora to report on, of seeds, cmrc (default: both)"
     )
+    report.add_argument(
+        "--no-cross-validation",
+        action="store_true",
+        help="leave out the cross-validated tune line (eval train --cross-validate, about a minute)",
+    )
     train = commands.add_parser("train", help="fit the answer scorer and its abstention threshold on the tune splits")
     train.add_argument("--embedder", default=None, help="embedder name (default: QA_EMBEDDER / config)")
     train.add_argument(
@@ -148,6 +153,7 @@ def command_report(args) -> int:
         embedder=args.embedder,
         llm=args.llm,
         corpora=args.corpora,
+        cross_validate=not args.no_cross_validation,
     )
     print("wrote:")
     for path in written:

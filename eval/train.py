@@ -371,12 +371,13 @@ def held_out_summary(answers: dict[str, list[tuple[bool, float, bool]]]) -> dict
         for name, rows in answers.items()
     }
     threshold = choose_threshold(groups)
-    summary = {"threshold": threshold, "max_false_abstention": MAX_FALSE_ABSTENTION}
+    summary = {"threshold": threshold}
     for name, rows in answers.items():
         answerable = [(s, right) for a, s, right in rows if a]
         unanswerable = [s for a, s, _ in rows if not a]
         summary[name] = {
             "questions": len(rows),
+            "max_false_abstention": MAX_FALSE_ABSTENTION,
             "abstention": round(sum(s < threshold for s in unanswerable) / max(len(unanswerable), 1), 3),
             "false_abstention": round(sum(s < threshold for s, _ in answerable) / max(len(answerable), 1), 3),
             "answer_accuracy": round(sum(r and s >= threshold for s, r in answerable) / max(len(answerable), 1), 3),

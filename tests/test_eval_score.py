@@ -448,6 +448,12 @@ def test_report_writes_markdown_plot_and_results(tmp_path, monkeypatch):
         "corpus_config",
         lambda config, corpus, embedder: dataclasses.replace(config, seeds_dir=corpus.documents),
     )
+    held_out = {"questions": 3, "max_false_abstention": 0.03, "abstention": 0.6, "false_abstention": 0.02}
+    monkeypatch.setattr(  # the real one fits the scorer five times over both corpora
+        report,
+        "_cross_validated",
+        lambda config, embedder, selected: {"seeds": {**held_out, "answer_accuracy": 0.8, "threshold": 0.12}},
+    )
     answerable, unanswerable, followup = (first_id_in("test", p) for p in ("q", "u", "f"))
     gold = tmp_path / "gold.jsonl"
     gold.write_text(
@@ -481,6 +487,7 @@ def test_report_writes_markdown_plot_and_results(tmp_path, monkeypatch):
         followups_path=followups,
         progress=False,
         corpora="seeds",
+        cross_validate=True,
     )
     names = {p.name for p in written}
     assert {
@@ -499,4 +506,6 @@ def test_report_writes_markdown_plot_and_results(tmp_path, monkeypatch):
     assert f"`{unanswerable}`" in text  # a missed abstention (test split) is listed by id
     assert "--corpora seeds" in text  # the reproduce line names the corpora reported on
     assert "Tune split, ours (1 questions" in text  # ours is also scored on the split it was fitted on
+    # ... and on the same split by models not fitted on each question (eval train --cross-validate)
+    assert "cross-validated" in text and "answer_accuracy 0.800 · abstention 0.600 · false_abstention 0.020" in text
     assert (tmp_path / "out" / "hitk.png").read_bytes()[:4] == b"\x89PNG"

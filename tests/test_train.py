@@ -73,6 +73,12 @@ def test_held_out_summary_scores_every_corpus_at_one_threshold():
     assert 1 / 50 <= MAX_FALSE_ABSTENTION < 1 / 30  # b may lose one answerable question, a none
     # Under 0.5 (a's lowest answerable); 0.2-0.3 declines as many unanswerable ones as 0.3-0.5 at less cost
     assert 0.2 < summary["threshold"] <= 0.3
-    assert summary["a"] == {"questions": 33, "abstention": 0.667, "false_abstention": 0.0, "answer_accuracy": 1.0}
+    assert summary["a"] == {
+        "questions": 33,
+        "max_false_abstention": MAX_FALSE_ABSTENTION,
+        "abstention": 0.667,
+        "false_abstention": 0.0,
+        "answer_accuracy": 1.0,
+    }
     assert summary["b"]["abstention"] == 1.0 and summary["b"]["false_abstention"] == 0.0
     assert summary["b"]["answer_accuracy"] == round(26 / 50, 3)  # the 0.3 one and 25 of the 49
