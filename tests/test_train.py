@@ -62,8 +62,8 @@ def test_cross_fitting_folds_are_stable_and_cover_every_fold():
 
 def test_held_out_summary_scores_every_corpus_at_one_threshold():
     """Supports of held-out tune questions: the threshold declines the most unanswerable ones while
-    no corpus loses more than MAX_FALSE_ABSTENTION of its answerable ones; a right answer under the
-    threshold is declined, so it does not count as answered right."""
+    no corpus loses more than MAX_FALSE_ABSTENTION of its answerable ones; answered questions count
+    as right only when their answer is."""
     answerable_a = [(True, 0.5 + i / 100, True) for i in range(30)]  # 0.50 .. 0.79
     answers = {
         "a": answerable_a + [(False, 0.1, False), (False, 0.2, False), (False, 0.7, False)],
